@@ -1,0 +1,1 @@
+"""The ``alveole`` command line (Typer + Rich)."""

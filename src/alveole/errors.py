@@ -1,0 +1,166 @@
+"""The exception hierarchy of alveole.
+
+Every error alveole raises on purpose derives from :class:`AlveoleError`, so a
+caller can catch the whole family in one place while still telling the cases
+apart::
+
+    AlveoleError
+    ├── CompileError              clang rejected a .bpf.c (diagnostics with file and line)
+    ├── BpfError                  a BPF operation failed (carries errno and libbpf's messages)
+    │   ├── LoadError             an object or program could not be loaded
+    │   │   └── VerifierError     the kernel verifier rejected a program (full log, final reason)
+    │   ├── MissingPrivilegeError the operation needs a capability the process lacks
+    │   ├── MissingKernelFeatureError  the running kernel does not offer a needed feature
+    │   ├── MapKeyError           a map key does not exist (also a KeyError)
+    │   ├── AttachError           a program could not be attached to a hook
+    │   └── BpfStateError         the operation does not fit the object's phase (opened vs loaded)
+    └── ValueCodecError           a Python value does not fit a BTF type (also a ValueError)
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from dataclasses import dataclass
+
+__all__ = [
+    "NO_REASON",
+    "AlveoleError",
+    "AttachError",
+    "BpfError",
+    "BpfStateError",
+    "CompileError",
+    "Diagnostic",
+    "LoadError",
+    "MapKeyError",
+    "MissingKernelFeatureError",
+    "MissingPrivilegeError",
+    "ValueCodecError",
+    "VerifierError",
+    "verifier_reason",
+]
+
+
+class AlveoleError(Exception):
+    """Base class of every error raised by alveole on purpose."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One clang diagnostic: where it is and what it says."""
+
+    file: str
+    line: int
+    column: int
+    severity: str  # "error", "warning", "note", "fatal error"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
+
+
+class CompileError(AlveoleError):
+    """clang could not compile a BPF C source."""
+
+    def __init__(self, source: str, diagnostics: list[Diagnostic], output: str) -> None:
+        self.source = source
+        self.diagnostics = diagnostics
+        self.output = output
+        errors = [d for d in diagnostics if d.severity in ("error", "fatal error")]
+        head = str(errors[0]) if errors else (output.strip().splitlines() or ["clang failed"])[-1]
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        super().__init__(f"cannot compile {source}: {head}{more}")
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity in ("error", "fatal error")]
+
+
+class BpfError(AlveoleError):
+    """A BPF operation failed. ``errno`` is the kernel's or libbpf's error number."""
+
+    def __init__(self, message: str, errno: int = 0, libbpf_log: str = "") -> None:
+        self.errno = errno
+        self.libbpf_log = libbpf_log
+        detail = f" [{_errno.errorcode.get(errno, errno)}: {os.strerror(errno)}]" if errno else ""
+        super().__init__(f"{message}{detail}")
+
+
+class LoadError(BpfError):
+    """A BPF object or program could not be loaded into the kernel."""
+
+
+class VerifierError(LoadError):
+    """The kernel verifier rejected a program.
+
+    ``log`` is the verifier's whole log; ``reason`` is its final diagnostic line
+    (the line a human reads first, e.g. ``R1 offset is outside of the packet``).
+    """
+
+    def __init__(self, program: str, log: str, errno: int, libbpf_log: str = "") -> None:
+        self.program = program
+        self.log = log
+        self.reason = verifier_reason(log)
+        super().__init__(f"verifier rejected program {program!r}: {self.reason}", errno, libbpf_log)
+
+
+class MissingPrivilegeError(BpfError):
+    """The process lacks a capability the operation needs (``capability`` names it)."""
+
+    def __init__(self, operation: str, capability: str, errno: int = _errno.EPERM) -> None:
+        self.operation = operation
+        self.capability = capability
+        super().__init__(f"{operation} needs {capability} (run as root or grant {capability})", errno)
+
+
+class MissingKernelFeatureError(BpfError):
+    """The running kernel lacks a feature (``feature`` names it)."""
+
+    def __init__(self, feature: str, hint: str = "", errno: int = 0) -> None:
+        self.feature = feature
+        self.hint = hint
+        super().__init__(f"kernel feature missing: {feature}" + (f" ({hint})" if hint else ""), errno)
+
+
+class MapKeyError(BpfError, KeyError):
+    """A key is not present in a BPF map."""
+
+    def __init__(self, map_name: str, key: object) -> None:
+        self.map_name = map_name
+        self.key = key
+        BpfError.__init__(self, f"key {key!r} not in map {map_name!r}", _errno.ENOENT)
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return self.args[0]
+
+
+class AttachError(BpfError):
+    """A program could not be attached to (or detached from) a hook."""
+
+
+class BpfStateError(BpfError):
+    """The operation needs the object in another phase (e.g. set a global after load)."""
+
+
+class ValueCodecError(AlveoleError, ValueError):
+    """A Python value cannot be encoded into (or decoded from) a BTF type."""
+
+
+NO_REASON = "no verifier diagnostic"
+
+_TRAILER_PREFIXES = (
+    "processed ",
+    "verification time",
+    "stack depth",
+    "max_states_per_insn",
+    "-- END PROG LOAD LOG --",
+)
+
+
+def verifier_reason(log: str) -> str:
+    """The verifier's final diagnostic: the last line that is not a statistics trailer."""
+    for line in reversed(log.splitlines()):
+        text = line.strip()
+        if text and not text.startswith(_TRAILER_PREFIXES):
+            return text
+    return NO_REASON

@@ -1,0 +1,1 @@
+"""Host plumbing: kernel filesystems, network namespaces, privileges."""

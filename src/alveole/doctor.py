@@ -167,7 +167,7 @@ def check_xdp_tc_live_frames() -> list[Check]:
     out: list[Check] = []
     try:
         with netns.scratch("alvdoc") as ns:
-            tx_idx, _rx_idx = netns.add_veth(ns, "alvdoc0", "alvdoc1")
+            tx_idx, _rx_idx = netns.add_veth(ns, "alvdoc0", "alvdoc1", ipv6=False)
             with (
                 open_source(progs.path("counter")) as rx,
                 open_source(progs.path("noop")) as noop,

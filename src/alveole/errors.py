@@ -67,7 +67,11 @@ class CompileError(AlveoleError):
         self.diagnostics = diagnostics
         self.output = output
         errors = [d for d in diagnostics if d.severity in ("error", "fatal error")]
-        head = str(errors[0]) if errors else (output.strip().splitlines() or ["clang failed"])[-1]
+        if errors:
+            head = str(errors[0])
+        else:  # e.g. a backend error without a location: the first line that says "error"
+            lines = [ln for ln in output.splitlines() if "error" in ln] or output.strip().splitlines()
+            head = lines[0] if lines else "clang failed"
         more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
         super().__init__(f"cannot compile {source}: {head}{more}")
 

@@ -232,13 +232,22 @@ class Map:
         return self._stride * self._ncpu
 
     # --- element operations ---------------------------------------------------------------
-    def lookup(self, key: Any, flags: int = 0) -> Any:
+    def lookup(self, key: Any) -> Any:
+        return self.decode_value(self.lookup_raw(key))
+
+    def lookup_raw(self, key: Any) -> bytes:
+        """The value bytes as the kernel stores them (per-CPU maps: every CPU's slot)."""
         kb = self.encode_key(key)
         vb = ctypes.create_string_buffer(self._value_buf_size)
-        ret = lib.bpf_map_lookup_elem_flags(self.fd, kb, vb, flags)
+        ret = lib.bpf_map_lookup_elem(self.fd, kb, vb)
         if ret < 0:
             _raise_errno("lookup", self.name, -ret, key)
-        return self.decode_value(vb.raw)
+        return vb.raw
+
+    def update_raw(self, key: Any, value: bytes, flags: int = BPF_ANY) -> None:
+        ret = lib.bpf_map_update_elem(self.fd, self.encode_key(key), value, flags)
+        if ret < 0:
+            _raise_errno("update", self.name, -ret)
 
     def __getitem__(self, key: Any) -> Any:
         return self.lookup(key)

@@ -139,6 +139,8 @@ class Globals(Mapping[str, Any]):
             if sec.kind != BtfKind.DATASEC:
                 continue
             for var in sec.members:
+                if var.name.startswith("__alv_btf_export_"):  # type anchors, not state
+                    continue
                 self._vars[var.name] = (m, var.bit_offset, btf.codec(var.type_id), sec.name)
 
     def __iter__(self) -> Iterator[str]:
@@ -147,31 +149,43 @@ class Globals(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._vars)
 
-    def _memory(self, name: str) -> tuple[int, Codec, str]:
+    def _var(self, name: str) -> tuple[ObjectMap, int, Codec, str]:
         if name not in self._vars:
             raise KeyError(f"no global variable {name!r} in {self._obj.name} (have: {', '.join(self._vars)})")
-        m, offset, codec, section = self._vars[name]
+        return self._vars[name]
+
+    def _initial(self, m: ObjectMap) -> int:
         size = ctypes.c_size_t()
         ptr = lib.bpf_map__initial_value(m._handle, ctypes.byref(size))
         if not ptr:
-            raise BpfStateError(f"global {name!r} is not accessible now")
-        return ptr + offset, codec, section
+            raise BpfStateError(f"the initial value of {m.name!r} is not accessible")
+        return ptr
 
     def __getitem__(self, name: str) -> Any:
         self._obj._require_not_closed()
-        addr, codec, _ = self._memory(name)
-        return codec.decode(ctypes.string_at(addr, codec.size))
+        m, offset, codec, _ = self._var(name)
+        if self._obj.loaded:  # libbpf 1.1 does not remap global data after load: read the map
+            raw = m.lookup_raw(0)
+            return codec.decode(raw, offset)
+        return codec.decode(ctypes.string_at(self._initial(m) + offset, codec.size))
 
     def __setitem__(self, name: str, value: Any) -> None:
+        """Before load: the initial value. After load (.data/.bss only): a read-modify-write of
+        the section's map entry, not atomic against the programs updating it."""
         self._obj._require_not_closed()
-        addr, codec, section = self._memory(name)
-        if self._obj.loaded and section.startswith(".rodata"):
-            raise BpfStateError(f"{name!r} is const volatile (.rodata): set it before load")
+        m, offset, codec, section = self._var(name)
         try:
             raw = codec.encode(value)
         except ValueCodecError as e:
             raise ValueCodecError(f"global {name!r}: {e}") from None
-        ctypes.memmove(addr, raw, len(raw))
+        if not self._obj.loaded:
+            ctypes.memmove(self._initial(m) + offset, raw, len(raw))
+            return
+        if section.startswith(".rodata"):
+            raise BpfStateError(f"{name!r} is const volatile (.rodata): set it before load")
+        whole = bytearray(m.lookup_raw(0))
+        whole[offset : offset + len(raw)] = raw
+        m.update_raw(0, bytes(whole))
 
 
 class BpfObject:

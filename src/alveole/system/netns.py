@@ -101,22 +101,37 @@ def scratch(prefix: str = "alv") -> Iterator[str]:
         remove(name)
 
 
-def add_veth(netns: str, name: str, peer: str, *, peer_netns: str | None = None) -> tuple[int, int]:
+def set_sysctl(netns: str | None, key: str, value: str | int) -> None:
+    """Write a per-namespace sysctl (``net.ipv6.conf.alv0.disable_ipv6``) inside ``netns``."""
+    with enter(netns), open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+        f.write(str(value))
+
+
+def add_veth(
+    netns: str, name: str, peer: str, *, peer_netns: str | None = None, ipv6: bool = True
+) -> tuple[int, int]:
     """Create a veth pair in ``netns`` (the peer end moved to ``peer_netns`` if given), both up.
 
+    ``ipv6=False`` disables IPv6 on both ends before they come up, so the kernel sends
+    no neighbour discovery or MLD frames: tests that count packets get exact counts.
     Returns the two ifindexes, each in its own namespace.
     """
     for ifname in (name, peer):
         if not ifname.startswith("alv") or len(ifname) > 15:
             raise ValueError(f"interface names must start with alv and fit 15 chars: {ifname!r}")
+    peer_ns = peer_netns or netns
     with NetNS(netns) as ns:
         peer_spec: dict[str, object] = {"ifname": peer}
-        if peer_netns and peer_netns != netns:
-            peer_spec["net_ns_fd"] = peer_netns
+        if peer_ns != netns:
+            peer_spec["net_ns_fd"] = peer_ns
         ns.link("add", ifname=name, kind="veth", peer=peer_spec)
         idx = ns.link_lookup(ifname=name)[0]
+    if not ipv6:
+        set_sysctl(netns, f"net.ipv6.conf.{name}.disable_ipv6", 1)
+        set_sysctl(peer_ns, f"net.ipv6.conf.{peer}.disable_ipv6", 1)
+    with NetNS(netns) as ns:
         ns.link("set", index=idx, state="up")
-    with NetNS(peer_netns or netns) as ns:
+    with NetNS(peer_ns) as ns:
         pidx = ns.link_lookup(ifname=peer)[0]
         ns.link("set", index=pidx, state="up")
     return idx, pidx

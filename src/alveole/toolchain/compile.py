@@ -100,6 +100,7 @@ def _base_flags(include_dirs: list[Path], defines: dict[str, str | int]) -> list
         "-g",
         "-target",
         "bpf",
+        "-mcpu=v3",
         "-Wall",
         "-Wno-unused-function",
         f"-D__TARGET_ARCH_{_ARCH.get(machine, machine)}",

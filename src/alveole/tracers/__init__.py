@@ -1,0 +1,1 @@
+"""Host tracers from the course, redone with libbpf + CO-RE + ring buffers."""

@@ -80,6 +80,15 @@ class ObjectMap(Map):
         self._handle = handle
         self._object = obj
         self.internal = bool(lib.bpf_map__is_internal(handle))
+        self.autocreate = True
+
+    def set_autocreate(self, value: bool) -> None:
+        """Leave this map out of the load (only valid when no loaded program uses it)."""
+        self._object._require_open("change autocreate")
+        ret = lib.bpf_map__set_autocreate(self._handle, value)
+        if ret < 0:
+            raise BpfError(f"cannot change autocreate of map {self.name!r}", -ret)
+        self.autocreate = value
 
     def set_max_entries(self, n: int) -> None:
         self._object._require_open("resize a map")
@@ -273,7 +282,8 @@ class BpfObject:
             fd = lib.bpf_program__fd(p._handle)
             p._fd = fd if fd >= 0 else -1  # autoload=False programs stay unloaded
         for m in self.maps.values():
-            m._fd = lib.bpf_map__fd(m._handle)
+            fd = lib.bpf_map__fd(m._handle)
+            m._fd = fd if fd >= 0 else -1  # autocreate=False maps do not exist
         return self
 
     # --- lookup helpers --------------------------------------------------------------------

@@ -109,3 +109,18 @@ def test_adoption_repairs_drift(dp, veth) -> None:
     assert again.link.id != link_id and again.link.info().ifindex
     res = again.dispatcher.run(bytes(64))
     assert res.data[14:16] == b"\x01\x02"
+
+
+def test_a_resized_map_is_refused_unless_copied(dp, veth) -> None:
+    from alveole.datapath import COPY
+
+    ns, dev, _ = veth
+    chain = dp.create(ChainId(dev, "xdp", ns), [("s", state(1))])
+    chain.dispatcher.run(PKT, repeat=3)
+    with pytest.raises(IncompatibleMapError, match="max_entries 256 -> 1024"):
+        chain.update("s", state(1, map_sizes={"seen_by_src": 1024}))
+    report = chain.update("s", state(1, map_sizes={"seen_by_src": 1024}, migrations={"seen_by_src": COPY}))
+    assert report.migrated == ["seen_by_src"]
+    assert chain.member("s").maps["seen_by_src"].max_entries == 1024
+    chain.dispatcher.run(PKT)
+    assert _seen(chain, "s") == {7: (4,)}

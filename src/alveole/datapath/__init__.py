@@ -1,12 +1,13 @@
 """The per-host data plane: service chains on XDP and TC hooks, live update, pins, re-adoption."""
 
 from .chain import Chain, ChainError, Repair, UpdateReport
-from .compat import DROP, IncompatibleMapError
+from .compat import COPY, DROP, IncompatibleMapError
 from .layout import HOOKS, ChainId, ChainPaths
 from .manager import Datapath, raw_resolver
 from .member import Member, MemberSpec, ProbeFailedError
 
 __all__ = [
+    "COPY",
     "DROP",
     "HOOKS",
     "Chain",

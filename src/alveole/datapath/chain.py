@@ -382,7 +382,10 @@ class Chain:
     def reconfigure(self, instance: str, spec: MemberSpec) -> None:
         """Apply a new configuration: map entries as a diff; a reload if globals changed."""
         current = self.member(instance)
-        if dict(spec.globals) != dict(current.spec.globals) or not spec.same_code(current.spec):
+        load_time = (dict(spec.globals), dict(spec.map_sizes))
+        if load_time != (dict(current.spec.globals), dict(current.spec.map_sizes)) or not spec.same_code(
+            current.spec
+        ):
             self.update(instance, spec)
             return
         _m.apply_entries(spec, current.maps)
@@ -435,6 +438,7 @@ class Chain:
                     "source": str(Path(m.spec.source).resolve()),
                     "entries": dict(m.spec.entries),
                     "globals": dict(m.spec.globals),
+                    "map_sizes": dict(m.spec.map_sizes),
                     "config": dict(m.spec.config),
                 }
                 for m in self.members

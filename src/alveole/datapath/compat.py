@@ -6,7 +6,8 @@ declare a migration for that map (a function from the old entries to the new
 ones), or the update is refused with the differences spelled out: state is never
 lost silently (Cilium #5118 lost conntrack on upgrade that way). A map that the
 new version no longer has is refused too, unless its migration is declared as
-``DROP``.
+``DROP``. ``COPY`` declares that entries carry over unchanged (a resized table:
+only max_entries or flags differ).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from ..bpf import Map
 from ..errors import AlveoleError
 
-__all__ = ["DROP", "IncompatibleMapError", "MapPlan", "Migration", "map_signature", "plan_maps"]
+__all__ = ["COPY", "DROP", "IncompatibleMapError", "MapPlan", "Migration", "map_signature", "plan_maps"]
 
 Migration = Callable[[list[tuple[Any, Any]]], Iterable[tuple[Any, Any]]]
 DROP = "drop"  # a migration value meaning: this map's state is deliberately discarded
+COPY = "copy"  # copy the entries as they are (same key/value layouts; e.g. a resized table)
 
 
 class IncompatibleMapError(AlveoleError):
@@ -34,6 +36,10 @@ class IncompatibleMapError(AlveoleError):
         super().__init__(
             f"cannot update {vnf}: {detail}. Declare a migration for these maps (or DROP) in the new version"
         )
+
+
+def _identity(entries: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    return entries
 
 
 def map_signature(m: Map) -> dict[str, Any]:
@@ -89,6 +95,8 @@ def plan_maps(
             plan.dropped.append(name)
         elif callable(declared):
             plan.migrate[name] = (old, declared)
+        elif declared == COPY and not any("layout" in d or "size" in d for d in diff if "max_entries" not in d):
+            plan.migrate[name] = (old, _identity)
         else:
             problems[name] = diff
     for name in old_maps.keys() - new_maps.keys():

@@ -15,11 +15,12 @@ static __always_inline enum alv_verdict enter_chain(void *ctx, void *progs)
 
 	if (!conf)
 		return ALV_ABORTED;
-	/* two call sites with constant keys: both become direct jumps */
+	/* two call sites with constant keys, which clang must not merge into one call with
+	 * a variable key: both become direct jumps (no retpoline) */
 	if (conf->gen == 0)
-		bpf_tail_call(ctx, progs, 0);
+		bpf_tail_call_static(ctx, progs, 0);
 	else
-		bpf_tail_call(ctx, progs, ALV_CHAIN_MAX);
+		bpf_tail_call_static(ctx, progs, ALV_CHAIN_MAX);
 	return conf->end == ALV_DROP ? ALV_DROP : ALV_PASS;
 }
 SEC("xdp")

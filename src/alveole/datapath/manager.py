@@ -23,6 +23,7 @@ def raw_resolver(record: dict[str, Any]) -> MemberSpec:
         source=Path(record["source"]),
         entries=record.get("entries") or {},
         globals=record.get("globals") or {},
+        map_sizes=record.get("map_sizes") or {},
         config=record.get("config") or {},
     )
 

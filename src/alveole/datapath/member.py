@@ -53,6 +53,7 @@ class MemberSpec:
     source: Path
     entries: Mapping[str, str]  # "xdp" / "tc" -> program name
     globals: Mapping[str, Any] = field(default_factory=dict)
+    map_sizes: Mapping[str, int] = field(default_factory=dict)  # max_entries set before load
     map_entries: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
     probe: Callable[[BpfObject, Program], list[str]] | None = None
     migrations: Mapping[str, Migration | str] = field(default_factory=dict)
@@ -116,6 +117,8 @@ def open_member(spec: MemberSpec, hook: str) -> BpfObject:
             obj.map(other).set_autocreate(False)
         for name, value in spec.globals.items():
             obj.globals[name] = value
+        for name, size in spec.map_sizes.items():
+            obj.map(name).set_max_entries(size)
     except BaseException:
         obj.close()
         raise

@@ -64,7 +64,7 @@ def _snapshot(dp, chain) -> tuple:
     )
 
 
-def _bad_probe(obj, prog) -> list[str]:
+def _bad_probe(hook: str) -> list[str]:
     return ["fixture 'drop telnet': expected DROP, got PASS"]
 
 

@@ -95,7 +95,9 @@ def plan_maps(
             plan.dropped.append(name)
         elif callable(declared):
             plan.migrate[name] = (old, declared)
-        elif declared == COPY and not any("layout" in d or "size" in d for d in diff if "max_entries" not in d):
+        elif declared == COPY and not any(
+            "layout" in d or "size" in d for d in diff if "max_entries" not in d
+        ):
             plan.migrate[name] = (old, _identity)
         else:
             problems[name] = diff

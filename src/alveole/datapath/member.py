@@ -43,9 +43,10 @@ class ProbeFailedError(AlveoleError):
 class MemberSpec:
     """Everything the datapath needs to run one VNF instance (the VNF catalog builds these).
 
-    ``probe`` runs on a fresh, standalone instance (its own maps) and returns the
-    failed fixtures; ``migrations`` tell how this version takes over maps whose
-    definition changed since the previous version (see :mod:`compat`).
+    ``probe(hook)`` runs the VNF's fixture table on fresh, standalone instances
+    (their own maps, never the live ones) and returns the failures;
+    ``migrations`` tell how this version takes over maps whose definition
+    changed since the previous version (see :mod:`compat`).
     """
 
     vnf: str
@@ -55,7 +56,7 @@ class MemberSpec:
     globals: Mapping[str, Any] = field(default_factory=dict)
     map_sizes: Mapping[str, int] = field(default_factory=dict)  # max_entries set before load
     map_entries: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
-    probe: Callable[[BpfObject, Program], list[str]] | None = None
+    probe: Callable[[str], list[str]] | None = None  # hook -> failures, on fresh instances
     migrations: Mapping[str, Migration | str] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
 
@@ -165,13 +166,5 @@ def apply_entries(spec: MemberSpec, maps: Mapping[str, Map], only: set[str] | No
 
 
 def probe(spec: MemberSpec, hook: str) -> list[str]:
-    """Run the spec's probe on a fresh standalone instance (its own maps); returns failures."""
-    if spec.probe is None:
-        return []
-    obj = open_member(spec, hook)
-    try:
-        obj.load()
-        apply_entries(spec, state_maps(obj))
-        return spec.probe(obj, obj.program(spec.entry(hook)))
-    finally:
-        obj.close()
+    """Run the spec's probe (its fixture table on fresh, standalone instances); returns failures."""
+    return spec.probe(hook) if spec.probe is not None else []

@@ -14,7 +14,12 @@ apart::
     │   ├── MapKeyError           a map key does not exist (also a KeyError)
     │   ├── AttachError           a program could not be attached to a hook
     │   └── BpfStateError         the operation does not fit the object's phase (opened vs loaded)
-    └── ValueCodecError           a Python value does not fit a BTF type (also a ValueError)
+    ├── ValueCodecError           a Python value does not fit a BTF type (also a ValueError)
+    └── VnfError                  a VNF cannot be found, configured or run as asked
+        ├── UnknownVnfError       no VNF of that name in the catalog (also a LookupError)
+        ├── VnfConfigError        a VNF config does not validate; names the fields (also a ValueError)
+        ├── ReloadRequiredError   a new config changes load-time settings: reload, not map diffs
+        └── VnfContractError      a VNF program broke the contract of alveole/vnf.h
 """
 
 from __future__ import annotations
@@ -35,8 +40,13 @@ __all__ = [
     "MapKeyError",
     "MissingKernelFeatureError",
     "MissingPrivilegeError",
+    "ReloadRequiredError",
+    "UnknownVnfError",
     "ValueCodecError",
     "VerifierError",
+    "VnfConfigError",
+    "VnfContractError",
+    "VnfError",
     "verifier_reason",
 ]
 
@@ -148,6 +158,48 @@ class BpfStateError(BpfError):
 
 class ValueCodecError(AlveoleError, ValueError):
     """A Python value cannot be encoded into (or decoded from) a BTF type."""
+
+
+class VnfError(AlveoleError):
+    """A VNF cannot be found, configured or run as asked."""
+
+
+class UnknownVnfError(VnfError, LookupError):
+    """No VNF of that name in the catalog."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(f"no VNF named {name!r} (catalog: {', '.join(known) or 'empty'})")
+
+    def __str__(self) -> str:  # LookupError would quote the message otherwise
+        return self.args[0]
+
+
+class VnfConfigError(VnfError, ValueError):
+    """A VNF config does not validate. ``errors`` lists (field path, message) pairs."""
+
+    def __init__(self, vnf: str, errors: list[tuple[str, str]]) -> None:
+        self.vnf = vnf
+        self.errors = errors
+        detail = "; ".join(f"{loc}: {msg}" if loc else msg for loc, msg in errors)
+        super().__init__(f"invalid {vnf} config: {detail}")
+
+
+class ReloadRequiredError(VnfError):
+    """A new config changes what is fixed at load (``const volatile`` globals, map sizes).
+
+    Such a change needs a new program (a live update), not map diffs; ``changes``
+    names what differs.
+    """
+
+    def __init__(self, vnf: str, changes: list[str]) -> None:
+        self.vnf = vnf
+        self.changes = changes
+        super().__init__(f"{vnf}: the new config changes load-time settings ({', '.join(changes)}): reload")
+
+
+class VnfContractError(VnfError):
+    """A VNF program broke the contract of ``alveole/vnf.h`` (e.g. counted no verdict)."""
 
 
 NO_REASON = "no verifier diagnostic"

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from .. import __version__
-from . import bench
+from . import bench, chain, vnf
 from .common import command, console, print_json
 
 app = typer.Typer(
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(bench.app, name="bench")
+app.add_typer(chain.app, name="chain")
+app.add_typer(vnf.app, name="vnf")
 
 _STATUS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
 

@@ -30,10 +30,8 @@ def raw_resolver(record: dict[str, Any]) -> MemberSpec:
 
 def default_resolver(record: dict[str, Any]) -> MemberSpec:
     """Members of the VNF catalog are rebuilt from their config; others from their record."""
-    try:
-        from ..vnf.members import member_from_record
-    except ImportError:  # the catalog adapter is optional for the datapath
-        return raw_resolver(record)
+    from .catalog import member_from_record
+
     return member_from_record(record) or raw_resolver(record)
 
 

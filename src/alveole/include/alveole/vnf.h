@@ -245,7 +245,7 @@ static __always_inline void alv_tc_pull(struct __sk_buff *skb)
 			.ctx = ctx,                                               \
 			.hook = ALV_HOOK_XDP,                                     \
 			.ifindex = ctx->ingress_ifindex,                          \
-			.len = (__u32)((long)ctx->data_end - (long)ctx->data),    \
+			.len = (__u32)((long)data_end - (long)data),              \
 		};                                                                \
 		return alv_xdp_action(ctx, &pkt, body(&pkt));                     \
 	}

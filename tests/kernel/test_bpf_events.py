@@ -53,3 +53,26 @@ def test_execve_tracepoint_sees_a_spawned_process() -> None:
     assert mine, seen
     # the event was emitted by the child right before it became /bin/sh
     assert any(e.pid == child.pid for e in mine)
+
+
+def test_biolatency_sees_direct_writes(tmp_path) -> None:
+    import mmap
+    import os
+
+    from alveole.tracers.biolatency import BioLatency
+
+    with BioLatency() as bio:
+        before = bio.histograms()["write"].total
+        path = "/var/tmp/alveole-biolatency-test"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600)
+        try:
+            buf = mmap.mmap(-1, 64 * 1024)  # page-aligned, as O_DIRECT wants
+            for _ in range(16):
+                os.write(fd, buf)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(path)
+        hist = bio.histograms()["write"]
+    assert hist.total - before >= 16
+    assert all(low <= high for low, high, _ in hist.buckets())

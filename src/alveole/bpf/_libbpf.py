@@ -120,6 +120,7 @@ _decl("bpf_program__set_type", c_int, c_void_p, c_int)
 _decl("bpf_program__set_autoload", c_int, c_void_p, c_bool)
 _decl("bpf_program__autoload", c_bool, c_void_p)
 _decl("bpf_program__attach_tracepoint", c_void_p, c_void_p, c_char_p, c_char_p)
+_decl("bpf_program__attach", c_void_p, c_void_p)
 # map
 _decl("bpf_map__name", c_char_p, c_void_p)
 _decl("bpf_map__fd", c_int, c_void_p)

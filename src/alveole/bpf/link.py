@@ -8,7 +8,9 @@ Hooks and how they are attached (libbpf 1.1.2 + kernel >= 6.6):
   has no tcx API. tcx links are pinnable, atomically replaceable with
   ``BPF_LINK_UPDATE`` and vanish with their owner, which classic clsact filters
   are not; we do not fall back to clsact.
-* tracepoints: libbpf's ``bpf_program__attach_tracepoint`` (a perf-event link).
+* tracepoints: libbpf's ``bpf_program__attach_tracepoint`` (a perf-event link);
+  other tracing sections (``tp_btf/``, ``fentry/``, ``kprobe/``…): libbpf's generic
+  ``bpf_program__attach`` (:func:`attach_auto`).
 
 Closing a link that is not pinned detaches it; a pinned link lives on in the
 kernel after the process exits, until unpinned (or :meth:`Link.detach`).
@@ -29,7 +31,7 @@ from ._libbpf import BpfLinkCreateOpts, BpfLinkUpdateOpts, capture, lib
 from .kinds import AttachType, LinkInfoRaw, LinkType, get_info
 from .program import Program
 
-__all__ = ["Link", "LinkInfo", "attach_tc", "attach_tracepoint", "attach_xdp"]
+__all__ = ["Link", "LinkInfo", "attach_auto", "attach_tc", "attach_tracepoint", "attach_xdp"]
 
 XDP_FLAGS_SKB_MODE = 1 << 1
 XDP_FLAGS_DRV_MODE = 1 << 2
@@ -227,3 +229,18 @@ def attach_tracepoint(program: Program, category: str, name: str) -> Link:
             f"cannot attach {program.name!r} to tracepoint {category}/{name}", err, messages.text
         )
     return Link(lib.bpf_link__fd(handle), f"tracepoint/{category}/{name} {program.name}", handle=handle)
+
+
+def attach_auto(program: Program) -> Link:
+    """Attach as the program's section says (tp_btf/, fentry/, kprobe/, ...): libbpf's generic attach."""
+    if not program._handle:
+        raise BpfError(f"program {program.name!r} has no libbpf handle: open it from its object to attach")
+    ensure_tracefs()
+    with capture() as messages:
+        handle = lib.bpf_program__attach(program._handle)
+    if not handle:
+        err = ctypes.get_errno()
+        if err == E.EPERM:
+            raise MissingPrivilegeError(f"attaching {program.name!r}", "CAP_BPF and CAP_PERFMON")
+        raise AttachError(f"cannot attach {program.name!r} ({program.section})", err, messages.text)
+    return Link(lib.bpf_link__fd(handle), f"{program.section} {program.name}", handle=handle)

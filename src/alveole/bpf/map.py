@@ -478,6 +478,10 @@ class Map:
         Entries are added and changed before stale ones are removed, so a
         reader never sees an empty map during a reconfiguration. Returns
         (added, changed, removed).
+
+        Arrays cannot delete: for them ``wanted`` may be sparse, a slot it
+        leaves out is reset to zeros (and counted as removed unless it was
+        zero already).
         """
         current = {bytes(self.encode_key(k)): v for k, v in self.items()}
         want = {bytes(self.encode_key(k)): self.encode_value(v) for k, v in wanted.items()}
@@ -494,6 +498,16 @@ class Map:
             if ret < 0:
                 _raise_errno("update", self.name, -ret)
         removed = 0
+        if self.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+            zero = bytes(self._value_buf_size)
+            for kb in current.keys() - want.keys():
+                if self.encode_value(current[kb]) == zero:
+                    continue
+                ret = lib.bpf_map_update_elem(self.fd, kb, zero, BPF_ANY)
+                if ret < 0:
+                    _raise_errno("update", self.name, -ret)
+                removed += 1
+            return added, changed, removed
         for kb in current.keys() - want.keys():
             ret = lib.bpf_map_delete_elem(self.fd, kb)
             if ret < 0 and -ret != E.ENOENT:

@@ -243,6 +243,12 @@ class Program:
 
         return attach_tracepoint(self, category, name)
 
+    def attach(self) -> Link:
+        """Attach where the program's section says (``tp_btf/…``, ``fentry/…``, ``kprobe/…``)."""
+        from .link import attach_auto
+
+        return attach_auto(self)
+
     # --- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:
         if self._owns_fd and self._fd >= 0:

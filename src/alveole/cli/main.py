@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from .. import __version__
-from . import bench, chain, vnf
+from . import bench, chain, trace, vnf
 from .common import command, console, print_json
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(bench.app, name="bench")
 app.add_typer(chain.app, name="chain")
+app.add_typer(trace.app, name="trace")
 app.add_typer(vnf.app, name="vnf")
 
 _STATUS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}

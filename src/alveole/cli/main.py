@@ -6,8 +6,9 @@ import typer
 from rich.table import Table
 
 from .. import __version__
-from . import bench, chain, trace, vnf
+from . import bench, chain, ops, serve, trace, vnf, vnfd
 from .common import command, console, print_json
+from .ns import app as ns_app
 
 app = typer.Typer(
     help="alveole: network functions as eBPF programs in the Linux kernel, driven from Python.",
@@ -15,6 +16,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(bench.app, name="bench")
+app.add_typer(ns_app, name="ns")
+app.add_typer(ops.app, name="ops")
+app.add_typer(vnfd.app, name="vnfd")
+app.add_typer(vnfd.nsd_app, name="nsd")
+app.command("serve")(serve.serve)
 app.add_typer(chain.app, name="chain")
 app.add_typer(trace.app, name="trace")
 app.add_typer(vnf.app, name="vnf")

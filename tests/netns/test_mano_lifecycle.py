@@ -178,3 +178,40 @@ def test_example_deployment_and_a_migrating_package_change(mano) -> None:
     assert _received(lcm, "edge", "in") == sent
     lcm.terminate("edge")
     assert attached_programs("alveth0", ns) == {"xdp": [], "tc-ingress": [], "tc-egress": []}
+
+
+def test_a_blocklist_changed_live_drops_at_its_hop(mano) -> None:
+    """ddos guard then flowmon: a prefix added to the blocklist is dropped at the first hop, live."""
+    lcm, ns = mano
+    small = {"table_size_v4": 64, "table_size_v6": 64, "syn_table_size": 64}
+    nsd = {
+        "nsdId": "guarded",
+        "vnfProfiles": [
+            {"vnfProfileId": "guard", "vnfdId": "ddos", "config": small},
+            {"vnfProfileId": "mon", "vnfdId": "flowmon", "config": {"table_size": 1024}},
+        ],
+        "virtualLinks": [{"virtualLinkId": "lan", "interfaces": ["alvt0"]}],
+        "forwardingPaths": [
+            {"forwardingPathId": "in", "virtualLinkId": "lan", "vnfProfileIds": ["guard", "mon"]}
+        ],
+    }
+    lcm.deploy([nsd], netns=ns)
+    client = TestClient(create_app(lcm))
+    guard_prog = _hops(lcm, "guarded")["guard"]["progId"]
+
+    def dropped() -> int:
+        return _hops(lcm, "guarded")["guard"]["counters"]["drop"]["packets"]
+
+    assert _send(ns, 1000) == 1000  # from 198.18.0.1 (the generator's default source)
+    assert (dropped(), _received(lcm, "guarded", "mon")) == (0, 1000)
+    occ = lcm.modify_config("guarded", {"guard": {"blocklist": ["198.18.0.0/24"]}})
+    assert occ.journal[0].detail == "reconfigure guard"
+    assert _hops(lcm, "guarded")["guard"]["progId"] == guard_prog  # map diffs, same program
+    assert _send(ns, 1000) == 1000
+    assert (dropped(), _received(lcm, "guarded", "mon")) == (1000, 1000)  # dropped at the first hop
+    labels = 'hook="xdp",interface="alvt0",ns="guarded",verdict="drop",vnf="guard"'
+    assert f"alveole_vnf_packets_total{{{labels}}} 1000.0" in client.get("/metrics").text
+    lcm.modify_config("guarded", {"guard": {"blocklist": []}})
+    assert _send(ns, 500) == 500
+    assert (dropped(), _received(lcm, "guarded", "mon")) == (1000, 1500)
+    lcm.terminate("guarded")

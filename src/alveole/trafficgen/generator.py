@@ -14,8 +14,10 @@ flow fields (see ``gen.bpf.c``). Facts that shape this module (kernel 6.18, meas
   peer's ring;
 * the receiving veth needs an XDP program, or redirected frames are dropped.
 
-Rates: "max" runs back-to-back calls of up to 2^18 frames; a target rate sends one
-batch per millisecond on an absolute schedule (bursts of rate/1000 frames).
+Rates: "max" runs back-to-back calls (of 2^18 frames for a count; sized to last ~5 ms
+when sending for a duration or until stopped, since a slow receiver runs in the sending
+thread's softirq); a target rate sends one batch per ``period`` (1 ms) on an absolute
+schedule (bursts of rate x period frames).
 """
 
 from __future__ import annotations

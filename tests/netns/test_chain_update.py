@@ -124,3 +124,28 @@ def test_a_resized_map_is_refused_unless_copied(dp, veth) -> None:
     assert chain.member("s").maps["seen_by_src"].max_entries == 1024
     chain.dispatcher.run(PKT)
     assert _seen(chain, "s") == {7: (4,)}
+
+
+def test_a_group_shares_maps_across_chains(dp, veth) -> None:
+    import dataclasses
+
+    ns, a, b = veth
+    shared = dataclasses.replace(state(1), group="g1", shared=("seen_by_src",))
+    first = dp.create(ChainId(a, "xdp", ns), [("s", shared)])
+    second = dp.create(ChainId(b, "xdp", ns), [("s", shared)])
+    first.dispatcher.run(PKT, repeat=3)
+    second.dispatcher.run(PKT, repeat=2)
+    assert _seen(first, "s") == _seen(second, "s") == {7: (5,)}  # one map, two hooks
+    assert first.member("s").maps["seen_by_src"].id == second.member("s").maps["seen_by_src"].id
+    assert first.member("s").maps["alv_stats"].id != second.member("s").maps["alv_stats"].id  # not shared
+    group_dir = dp.bpffs / "groups" / "g1"
+    assert (group_dir / "seen_by_src").exists()
+    with pytest.raises(Exception, match="shared by group"):
+        chain_update_v2 = dataclasses.replace(
+            state(2, migrations={"seen_by_src": DROP_STATE}), group="g1", shared=("seen_by_src",)
+        )
+        first.update("s", chain_update_v2)
+    first.remove("s")
+    assert group_dir.exists()  # the other member still uses it
+    dp.delete(second.cid)
+    assert not group_dir.exists()

@@ -57,9 +57,17 @@ def register(row: CostRow) -> None:
     _EXTRA[row.name] = row
 
 
+def _sdk_rows() -> list[CostRow]:
+    """Rows of SDK parts that are not VNFs of their own (the conntrack core)."""
+    from ..conntrack.cost import cost_rows as conntrack_rows
+
+    return list(conntrack_rows())
+
+
 def rows(only: Iterable[str] = ()) -> list[CostRow]:
     """Every row (catalog VNFs first, by name); ``only``: names or name prefixes to keep."""
     out = [row for spec in catalog().values() for row in spec.cost_rows()]
+    out += _sdk_rows()
     out += list(_EXTRA.values())
     wanted = list(only)
     if wanted:

@@ -353,7 +353,23 @@ class Map:
             MapType.PERCPU_ARRAY,
         )
 
-    def _lookup_batch_raw(self) -> tuple[list[Any], list[bytes]]:
+    def _raw_items(self) -> dict[bytes, bytes]:
+        """Every entry as encoded bytes (no decoding): what sync_to compares against."""
+        if self._batchable():
+            try:
+                keys, vals = self._lookup_batch_raw(decode_keys=False)
+            except MissingKernelFeatureError:
+                self._batch_supported = False
+            else:
+                return dict(zip(keys, vals, strict=True))
+        out = {}
+        vb = ctypes.create_string_buffer(self._value_buf_size)
+        for kb in self._raw_keys():
+            if lib.bpf_map_lookup_elem(self.fd, kb, vb) == 0:  # entries may vanish meanwhile
+                out[kb] = vb.raw
+        return out
+
+    def _lookup_batch_raw(self, decode_keys: bool = True) -> tuple[list[Any], list[bytes]]:
         keys: list[Any] = []
         vals: list[bytes] = []
         chunk = min(_BATCH_CHUNK, max(self.max_entries, 1))
@@ -381,7 +397,11 @@ class Map:
             n = count.value
             if n:
                 kraw = kbuf.raw[: n * self.key_size]
-                keys.extend(self.key_codec.decode_many(kraw, n))
+                if decode_keys:
+                    keys.extend(self.key_codec.decode_many(kraw, n))
+                else:
+                    ks = self.key_size
+                    keys.extend(kraw[i * ks : (i + 1) * ks] for i in range(n))
                 vs = self._value_buf_size
                 vraw = vbuf.raw[: n * vs]
                 vals.extend(vraw[i * vs : (i + 1) * vs] for i in range(n))
@@ -483,14 +503,14 @@ class Map:
         leaves out is reset to zeros (and counted as removed unless it was
         zero already).
         """
-        current = {bytes(self.encode_key(k)): v for k, v in self.items()}
-        want = {bytes(self.encode_key(k)): self.encode_value(v) for k, v in wanted.items()}
+        current = self._raw_items()  # compared as bytes: nothing decoded and encoded again
+        want = {bytes(self.encode_key(k)): bytes(self.encode_value(v)) for k, v in wanted.items()}
         added = changed = 0
         for kb, vb in want.items():
             old = current.get(kb)
             if old is None:
                 added += 1
-            elif self.encode_value(old) == vb:
+            elif old == vb:
                 continue
             else:
                 changed += 1
@@ -501,7 +521,7 @@ class Map:
         if self.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
             zero = bytes(self._value_buf_size)
             for kb in current.keys() - want.keys():
-                if self.encode_value(current[kb]) == zero:
+                if current[kb] == zero:
                     continue
                 ret = lib.bpf_map_update_elem(self.fd, kb, zero, BPF_ANY)
                 if ret < 0:

@@ -41,14 +41,18 @@ def _config(path: Path | None) -> dict[str, Any]:
 
 
 def member(
-    vnf: str, config: dict[str, Any] | None = None, source: Path | None = None, version: str | None = None
+    vnf: str,
+    config: dict[str, Any] | None = None,
+    source: Path | None = None,
+    version: str | None = None,
+    group: str | None = None,
 ) -> MemberSpec:
     """A catalog VNF by name, or any .bpf.c by path; ``source``/``version`` make a new version of it."""
     from ..datapath.catalog import member_for, member_from_source
 
     if vnf.endswith(".bpf.c") or "/" in vnf:
         return member_from_source(vnf, version=version or "0", globals=config)
-    spec = member_for(vnf, config)
+    spec = member_for(vnf, config, group=group)
     if source is not None:
         spec = dataclasses.replace(
             spec, source=source.resolve(), version=version or f"{spec.version}+{source.name}"
@@ -150,13 +154,17 @@ def add(
     name: str | None = typer.Option(None, help="instance name (default: the VNF's)"),
     position: int | None = typer.Option(None, help="0-based position (default: last)"),
     config: Path | None = typer.Option(None, help="YAML file with the VNF's config"),
+    group: str | None = typer.Option(
+        None, help="share the VNF's state maps with the members of this group (one instance on several hooks)"
+    ),
     hook: str = HookOpt,
     netns: str | None = NetnsOpt,
 ) -> None:
     """Insert a VNF into a chain (atomic for packets)."""
     with _datapath() as dp:
         chain = dp.get(_cid(interface, hook, netns))
-        chain.insert(name or Path(vnf).name.split(".")[0], member(vnf, _config(config)), position)
+        spec = member(vnf, _config(config), group=group)
+        chain.insert(name or Path(vnf).name.split(".")[0], spec, position)
         _show(chain, False)
 
 

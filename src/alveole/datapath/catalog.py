@@ -31,8 +31,13 @@ def probe_for(spec: VnfSpec):  # noqa: ANN201 - returns the datapath's probe cal
     return probe
 
 
-def member_for(name: str, config: VnfConfig | Mapping[str, Any] | None = None) -> MemberSpec:
-    """A chain member running catalog VNF ``name`` with ``config`` (validated; errors name fields)."""
+def member_for(
+    name: str, config: VnfConfig | Mapping[str, Any] | None = None, *, group: str | None = None
+) -> MemberSpec:
+    """A chain member running catalog VNF ``name`` with ``config`` (validated; errors name fields).
+
+    Members given the same ``group`` (on several hooks) share the VNF's ``shared_maps``.
+    """
     spec = get(name)
     cfg = spec.validate(config)
     return MemberSpec(
@@ -46,6 +51,8 @@ def member_for(name: str, config: VnfConfig | Mapping[str, Any] | None = None) -
         probe=probe_for(spec),
         migrations=dict(getattr(spec, "migrations", {}) or {}),
         config=cfg.model_dump(mode="json"),
+        group=group,
+        shared=tuple(spec.shared_maps) if group else (),
     )
 
 
@@ -57,7 +64,7 @@ def member_from_record(record: Mapping[str, Any]) -> MemberSpec | None:
     """Rebuild a member from a chain record when it names a catalog VNF (None otherwise)."""
     if record.get("vnf") not in catalog():
         return None
-    return member_for(record["vnf"], record.get("config") or {})
+    return member_for(record["vnf"], record.get("config") or {}, group=record.get("group"))
 
 
 def member_from_source(

@@ -19,6 +19,7 @@ Semantics (see also <alveole/vnf.h>):
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -29,6 +30,7 @@ from typing import Any
 
 from ..bpf import BpfObject, Link, Map, Program
 from ..errors import AlveoleError, BpfError
+from ..system import netns as _netns
 from ..toolchain import compile_bpf
 from . import member as _m
 from .compat import plan_maps
@@ -40,6 +42,22 @@ __all__ = ["Chain", "ChainError", "Repair", "UpdateReport"]
 
 DISPATCHER = Path(__file__).with_name("dispatcher.bpf.c")
 Resolver = Callable[[dict[str, Any]], MemberSpec]
+
+
+def _in_chain_netns(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a method with this thread in the chain's network namespace.
+
+    Map writes that name interfaces resolve them in the writer's namespace (a
+    devmap turns an ifindex into a device there): members must be loaded and
+    configured from inside the namespace of the interface they serve.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(self: Chain, *args: Any, **kwargs: Any) -> Any:
+        with _netns.enter(self.cid.netns):
+            return fn(self, *args, **kwargs)
+
+    return wrapper
 
 
 class ChainError(AlveoleError):
@@ -236,6 +254,7 @@ class Chain:
         self.slots.set_end(end)
         self._write_record()
 
+    @_in_chain_netns
     def _transaction(
         self, plan: list[tuple[str, MemberSpec]], end: str | None = None, initial: bool = False
     ) -> None:
@@ -266,6 +285,7 @@ class Chain:
             member = Member(s.instance, s.spec, s.obj.program(s.spec.entry(self.cid.hook)), maps, s.obj)
             for n in s.new_maps:
                 replace_pin(s.obj.map(n), self.paths.member_map(s.instance, n))
+            self._pin_shared(s.instance, s.spec, maps)
             replace_pin(member.program, self.paths.member_prog(s.instance))
             self.members.append(member)
             if prev is not None and prev.obj is not s.obj:
@@ -278,6 +298,37 @@ class Chain:
             replace_pin(self.slots.conf, self.paths.conf)
             replace_pin(self.dispatcher, self.paths.dispatcher)
         self._write_record()
+        if old:
+            self.paths.prune_groups()
+
+    def _group_maps(self, spec: MemberSpec, state: dict[str, Map]) -> dict[str, Map]:
+        """The maps ``spec``'s group already holds (opened from their pins), checked against ``state``."""
+        if not spec.group or not spec.shared:
+            return {}
+        found: dict[str, Map] = {}
+        for name in spec.shared:
+            pin = self.paths.group_map(spec.group, name)
+            if os.path.exists(pin):
+                found[name] = Map.from_pin(pin)
+        try:
+            # the group's other members keep using these maps: no migration can apply
+            plan_maps(spec.vnf, found, {n: state[n] for n in found if n in state}, {})
+        except BaseException:
+            for m in found.values():
+                m.close()
+            raise
+        return found
+
+    def _pin_shared(self, instance: str, spec: MemberSpec, maps: dict[str, Map]) -> None:
+        """Shared maps live under the group and under the member (adoption reads the latter)."""
+        if not spec.group:
+            return
+        for name in spec.shared:
+            if name not in maps:
+                continue
+            if not os.path.exists(self.paths.group_map(spec.group, name)):
+                replace_pin(maps[name], self.paths.group_map(spec.group, name))
+            replace_pin(maps[name], self.paths.member_map(instance, name))
 
     def _stage(self, instance: str, spec: MemberSpec, gen: int, pos: int) -> _Staged:
         """Load ``spec`` for slot (gen, pos), keeping the state of an existing instance."""
@@ -293,28 +344,37 @@ class Chain:
                 reuse, migrate = plan.reuse, plan.migrate
             else:
                 reuse, migrate = {}, {}
+            group = self._group_maps(spec, new_state) if current is None else {}
             obj.close()
-            obj = _m.load_program(spec, self.cid.hook, next_slot(gen, pos), self.chain_maps, reuse)
-            fresh = set(_m.state_maps(obj)) - set(reuse)
+            try:
+                obj = _m.load_program(
+                    spec, self.cid.hook, next_slot(gen, pos), self.chain_maps, {**reuse, **group}
+                )
+            finally:
+                for m in group.values():
+                    m.close()
+            fresh = set(_m.state_maps(obj)) - set(reuse) - set(group)
             if current is None or not current.spec.same_code(spec):
                 failures = _m.probe(spec, self.cid.hook)
                 if failures:
                     raise ProbeFailedError(spec.vnf, failures)
-            _m.apply_entries(
-                spec, {n: obj.map(n) for n in _m.state_maps(obj)}, only=None if current is None else fresh
-            )
-            if current is not None and current.spec.map_entries != spec.map_entries:
-                _m.apply_entries(spec, {n: obj.map(n) for n in _m.state_maps(obj)})
+            # migrated state first, the config on top of it
             for name, (old_map, fn) in migrate.items():
                 entries = list(fn(old_map.items()))
                 if entries:
                     obj.map(name).update_batch([k for k, _ in entries], [v for _, v in entries])
+            _m.apply_entries(
+                spec, {n: obj.map(n) for n in _m.state_maps(obj)}, only=None if current is None else fresh
+            )
+            if current is not None and _m.config_changed(current.spec, spec):
+                _m.apply_entries(spec, {n: obj.map(n) for n in _m.state_maps(obj)})
             return _Staged(instance, spec, obj, fresh)
         except BaseException:
             obj.close()
             raise
 
     # --- live update -------------------------------------------------------------------------
+    @_in_chain_netns
     def update(self, instance: str, spec: MemberSpec) -> UpdateReport:
         """Replace one member's code live: same maps (or migrated), one atomic slot write.
 
@@ -331,6 +391,12 @@ class Chain:
             plan = plan_maps(spec.vnf, current.maps, _m.state_maps(opened), spec.migrations)
         finally:
             opened.close()
+        split = sorted(set(current.spec.shared) & (set(plan.migrate) | set(plan.dropped)))
+        if current.spec.group and split:
+            raise ChainError(
+                f"maps {split} are shared by group {current.spec.group!r}: a live update of one member "
+                "cannot migrate or drop them (the other members still use them)"
+            )
         obj = _m.load_program(spec, self.cid.hook, next_slot(gen, pos), self.chain_maps, plan.reuse)
         try:
             failures = _m.probe(spec, self.cid.hook)
@@ -338,13 +404,14 @@ class Chain:
                 raise ProbeFailedError(spec.vnf, failures)
             maps = {n: obj.map(n) for n in _m.state_maps(obj)}
             fresh = set(maps) - set(plan.reuse)
-            _m.apply_entries(spec, maps, only=fresh - set(plan.migrate))
-            if spec.map_entries != current.spec.map_entries:
-                _m.apply_entries(spec, maps, only=set(plan.reuse))
+            # migrated state first, the config on top of it
             for name, (old_map, fn) in plan.migrate.items():
                 entries = list(fn(old_map.items()))
                 if entries:
                     maps[name].update_batch([k for k, _ in entries], [v for _, v in entries])
+            _m.apply_entries(spec, maps, only=fresh - set(plan.migrate))
+            if _m.config_changed(current.spec, spec):
+                _m.apply_entries(spec, maps, only=set(plan.reuse))
             new_prog = obj.program(spec.entry(self.cid.hook))
             load_ms = (time.perf_counter() - t0) * 1000
             old_id, new_id = current.program.id, new_prog.id
@@ -364,6 +431,7 @@ class Chain:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.member_map(instance, name))
         replace_pin(new_prog, self.paths.member_prog(instance))
+        self._pin_shared(instance, spec, maps)
         new_member = Member(instance, spec, new_prog, maps, obj)
         self.members[pos] = new_member
         current.close()
@@ -379,6 +447,7 @@ class Chain:
             sorted(plan.dropped),
         )
 
+    @_in_chain_netns
     def reconfigure(self, instance: str, spec: MemberSpec) -> None:
         """Apply a new configuration: map entries as a diff; a reload if globals changed."""
         current = self.member(instance)
@@ -403,6 +472,7 @@ class Chain:
             self.link = None
         self._discard()
         self.paths.remove_all()
+        self.paths.prune_groups()
 
     def _discard(self) -> None:
         for m in self.members:
@@ -439,6 +509,8 @@ class Chain:
                     "entries": dict(m.spec.entries),
                     "globals": dict(m.spec.globals),
                     "map_sizes": dict(m.spec.map_sizes),
+                    "group": m.spec.group,
+                    "shared": list(m.spec.shared),
                     "config": dict(m.spec.config),
                 }
                 for m in self.members
@@ -492,6 +564,7 @@ class Chain:
             repairs.append(Repair(str(cid), "re-attached the dispatcher (its link was missing or detached)"))
         return chain, repairs
 
+    @_in_chain_netns
     def _adopt_member(
         self, inst: str, spec: MemberSpec, pos: int, active: list[int], repairs: list[Repair]
     ) -> Member:

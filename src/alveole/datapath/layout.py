@@ -17,6 +17,7 @@ Both roots can be moved (``ALVEOLE_BPFFS_ROOT``, ``ALVEOLE_STATE_DIR``), which t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -72,8 +73,37 @@ class ChainId:
 class ChainPaths:
     def __init__(self, cid: ChainId, bpffs: Path | None = None, state: Path | None = None) -> None:
         self.cid = cid
-        self.dir = (bpffs or bpffs_root()) / "chains" / cid.key
+        self.root = bpffs or bpffs_root()
+        self.dir = self.root / "chains" / cid.key
         self.record = (state or state_root()) / f"{cid.key}.json"
+
+    def group_dir(self, group: str) -> Path:
+        if not _SAFE.match(group):
+            raise ValueError(f"invalid group name {group!r} (letters, digits, _ and -)")
+        return self.root / "groups" / group
+
+    def group_map(self, group: str, name: str) -> str:
+        return str(self.group_dir(group) / name)
+
+    def groups_in_use(self) -> set[str]:
+        """Groups named by any chain record of this host."""
+        used: set[str] = set()
+        for record in self.record.parent.glob("*.json"):
+            try:
+                members = json.loads(record.read_text()).get("members", [])
+            except (OSError, ValueError):
+                continue
+            used |= {m["group"] for m in members if m.get("group")}
+        return used
+
+    def prune_groups(self) -> None:
+        """Unpin the shared maps of groups no chain uses any more."""
+        groups = self.root / "groups"
+        if groups.is_dir():
+            in_use = self.groups_in_use()
+            for d in groups.iterdir():
+                if d.name not in in_use:
+                    shutil.rmtree(d, ignore_errors=True)
 
     @property
     def link(self) -> str:

@@ -24,6 +24,8 @@ def raw_resolver(record: dict[str, Any]) -> MemberSpec:
         entries=record.get("entries") or {},
         globals=record.get("globals") or {},
         map_sizes=record.get("map_sizes") or {},
+        group=record.get("group"),
+        shared=tuple(record.get("shared") or ()),
         config=record.get("config") or {},
     )
 

@@ -59,6 +59,13 @@ class MemberSpec:
     probe: Callable[[str], list[str]] | None = None  # hook -> failures, on fresh instances
     migrations: Mapping[str, Migration | str] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+    # writes the config into the member's maps (maps, only) when map_entries cannot say it
+    # alone (VnfConfig.sync: e.g. double-buffered tables); None: map_entries as diffs
+    sync: Callable[[Mapping[str, Map], set[str] | None], Any] | None = None
+    # members of one group share these maps (one VNF instance spanning several hooks, e.g.
+    # a NAT on an interface's ingress and egress); pinned under groups/<group>/
+    group: str | None = None
+    shared: tuple[str, ...] = ()
 
     def entry(self, hook: str) -> str:
         kind = hook_kind(hook)
@@ -155,8 +162,16 @@ def load_program(
     return obj
 
 
+def config_changed(old: MemberSpec, new: MemberSpec) -> bool:
+    """Whether ``new`` configures the maps differently from ``old``."""
+    return old.map_entries != new.map_entries or (new.sync is not None and old.config != new.config)
+
+
 def apply_entries(spec: MemberSpec, maps: Mapping[str, Map], only: set[str] | None = None) -> None:
     """Write the spec's desired entries into ``maps`` as a diff."""
+    if spec.sync is not None:
+        spec.sync(maps, only)
+        return
     missing = sorted(set(spec.map_entries) - set(maps))
     if missing:
         raise AlveoleError(f"{spec.vnf} configures maps its object does not have: {', '.join(missing)}")

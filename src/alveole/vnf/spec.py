@@ -109,6 +109,9 @@ class VnfSpec:
     maps: tuple[str, ...] = field(default=())  # the VNF's own maps, for `alveole vnf list`
     version: str = "1"
     migrations: Mapping[str, Any] = field(default_factory=dict)
+    # maps one instance keeps across hooks when it runs on several (e.g. a NAT's flow tables on
+    # an interface's ingress and egress): chain members of one group share them
+    shared_maps: tuple[str, ...] = field(default=())
 
     @property
     def hooks(self) -> tuple[Hook, ...]:

@@ -90,13 +90,15 @@ def _in_xdp_dispatcher(program: Any) -> Iterator[None]:
             yield
 
 
-def _ns_per_packet(program: Any, frames: list[bytes], total: int, runs: int) -> float:
+def _ns_per_packet(program: Any, frames: list[bytes], total: int, runs: int, max_repeat: int = 0) -> float:
     with _in_xdp_dispatcher(program):
-        return _median_ns(program, frames, total, runs)
+        return _median_ns(program, frames, total, runs, max_repeat)
 
 
-def _median_ns(program: Any, frames: list[bytes], total: int, runs: int) -> float:
+def _median_ns(program: Any, frames: list[bytes], total: int, runs: int, max_repeat: int = 0) -> float:
     repeat = max(1, total // len(frames))
+    if max_repeat:
+        repeat = min(repeat, max_repeat)
     per_run = [
         sum(program.run(frame, repeat=repeat).duration_ns for frame in frames) / len(frames)
         for _ in range(runs)
@@ -120,7 +122,7 @@ def measure_pktcost(only: Iterable[str] = (), total: int = 1 << 20, runs: int = 
     results = []
     for row in selected:
         with row.setup() as case:
-            ns = _ns_per_packet(case.program, case.frames, total, runs)
+            ns = _ns_per_packet(case.program, case.frames, total, runs, case.max_repeat)
         results.append(
             {
                 "name": row.name,

@@ -61,6 +61,9 @@ class CostCase:
     program: Program
     frames: list[bytes]
     hook: Hook = "xdp"
+    # test_run repeats a frame on what the last repetition left: a VNF that rewrites
+    # packets (a TTL, a checksum) caps the repeat so every pass takes the measured path
+    max_repeat: int = 0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
@@ -113,3 +115,157 @@ def update(
 
 
 # --- data-path benchmarks: throughput, scaling, startup, all (alveole.bench.throughput & co) ---
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rich.progress import Progress, TaskID
+
+
+def _warn_if_disturbed(results: dict[str, Any]) -> None:
+    from ..bench.render import disturbance
+
+    if loads := disturbance(results):
+        console.print(
+            f"[yellow]other processes kept the idle CPU busy during {len(loads)} runs "
+            f"(up to {max(loads):.0%}): figures not to be quoted[/]"
+        )
+
+
+def _progress(total: int, label: str) -> tuple[Progress, TaskID]:
+    from ..bench.render import progress_bar
+    from .common import err_console
+
+    return progress_bar(total, label, err_console)  # on stderr: --json output stays clean
+
+
+@app.command("throughput")
+@command
+def throughput(
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    quick: bool = typer.Option(False, "--quick", help="one short run per row (CI)"),
+    rows: list[str] = typer.Option(None, "--row", "-r", help="rows to run (default: all); see --list"),
+    list_rows: bool = typer.Option(False, "--list", help="list the rows and exit"),
+    runs: int = typer.Option(None, help="runs per row (median; default 3, quick 1)"),
+    duration: float = typer.Option(None, help="seconds per run (default 1, quick 0.15)"),
+    flows: int = typer.Option(256, help="distinct flows in the offered traffic"),
+    size: int = typer.Option(64, help="frame size on the wire, FCS included"),
+    cpus: int = typer.Option(1, help="generator CPUs (one veth queue each)"),
+    napi: str = typer.Option("shared", help="shared: DUT in the generator's softirq; threaded: own CPU"),
+) -> None:
+    """Mpps processed by each device under test for the same offered traffic."""
+    from dataclasses import replace
+
+    from ..bench.render import ratio_table, throughput_table
+    from ..bench.throughput import PENDING, ROWS, Settings, measure_throughput
+
+    if list_rows:
+        for name, row in ROWS.items():
+            console.print(f"[bold]{name}[/]: {row.description}")
+        for name, what in PENDING.items():
+            console.print(f"[dim]{name}: pending, needs {what}[/]")
+        return
+    settings = Settings.quick() if quick else Settings()
+    settings = replace(settings, flows=flows, size=size, cpus=cpus, napi=napi)
+    if runs is not None:
+        settings = replace(settings, runs=runs)
+    if duration is not None:
+        settings = replace(settings, duration=duration)
+    names = rows or [*ROWS, *PENDING]
+    progress, task = _progress(len(names), "throughput")
+    with progress:
+        result = measure_throughput(
+            names, settings, on_row=lambda name, r, reason: progress.update(task, advance=1, description=name)
+        )
+    if json_out:
+        print_json(result)
+        return
+    console.print(throughput_table(result))
+    if result["ratios"]:
+        console.print(ratio_table(result))
+    _warn_if_disturbed({"throughput": result})
+
+
+@app.command("scaling")
+@command
+def scaling(
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    quick: bool = typer.Option(False, "--quick", help="10 and 100 rules, one short run each (CI)"),
+    peers: list[str] = typer.Option(None, "--peer", "-p", help="peers (default: all)"),
+    rules: list[int] = typer.Option(None, "--rules", help="rule counts (default 10 … 100000)"),
+    runs: int = typer.Option(None, help="runs per point (median; default 3, quick 1)"),
+    duration: float = typer.Option(None, help="seconds per run (default 1, quick 0.15)"),
+) -> None:
+    """Mpps and ns/packet against the number of rules (iptables, nftables, nftables sets, firewall)."""
+    from dataclasses import replace
+
+    from ..bench.render import scaling_table
+    from ..bench.scaling import PENDING_SERIES, QUICK_RULE_COUNTS, RULE_COUNTS, SERIES, measure_scaling
+    from ..bench.throughput import Settings
+
+    settings = Settings.quick() if quick else Settings()
+    if runs is not None:
+        settings = replace(settings, runs=runs)
+    if duration is not None:
+        settings = replace(settings, duration=duration)
+    counts = rules or list(QUICK_RULE_COUNTS if quick else RULE_COUNTS)
+    names = peers or [*SERIES, *PENDING_SERIES]
+    progress, task = _progress(len(names) * len(counts), "scaling")
+    with progress:
+        result = measure_scaling(
+            names,
+            counts,
+            settings,
+            on_point=lambda name, n, mpps, reason: progress.update(
+                task, advance=1, description=f"{name} {n}"
+            ),
+        )
+    if json_out:
+        print_json(result)
+        return
+    console.print(scaling_table(result))
+    _warn_if_disturbed({"scaling": result})
+
+
+@app.command("startup")
+@command
+def startup(
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    quick: bool = typer.Option(False, "--quick", help="3 samples (CI)"),
+    samples: int = typer.Option(None, help="samples per phase (median; default 20)"),
+) -> None:
+    """VNF start latency: cold (compile + load + attach), warm (cached object), first packet."""
+    from ..bench.render import startup_table
+    from ..bench.startup import measure_startup
+
+    n = samples or (3 if quick else 20)
+    progress, task = _progress(5 * n, "startup")
+    with progress:
+        result = measure_startup(
+            samples=n, on_sample=lambda phase, i, ms: progress.update(task, advance=1, description=phase)
+        )
+    if json_out:
+        print_json(result)
+        return
+    console.print(startup_table(result))
+
+
+@app.command("all")
+@command
+def all_benchmarks(
+    quick: bool = typer.Option(False, "--quick", help="small counts, single runs (CI)"),
+    out: str = typer.Option("benchmarks/results", help="results root: <out>/<date>/"),
+    docs: str = typer.Option("docs/benchmarks.md", help="doc whose results section is refreshed (full runs)"),
+    skip: list[str] = typer.Option([], "--skip", help="floor, throughput, scaling, startup or pktcost"),
+) -> None:
+    """Every benchmark: results.json, results.md and PNG plots under <out>/<date>/."""
+    from ..bench.report import plan_steps, run_all, update_docs
+
+    progress, task = _progress(plan_steps(quick), "bench all")
+    with progress:
+        outdir = run_all(
+            out, quick=quick, skip=skip, step=lambda what: progress.update(task, advance=1, description=what)
+        )
+    console.print(f"results written to [bold]{outdir}[/] (results.json, results.md, plots)")
+    if not quick and update_docs(docs, outdir):
+        console.print(f"{docs} updated")

@@ -51,6 +51,8 @@ def member_for(
         probe=probe_for(spec),
         migrations=dict(getattr(spec, "migrations", {}) or {}),
         config=cfg.model_dump(mode="json"),
+        # a VNF whose config writes depend on its maps' content (VnfConfig.sync overridden)
+        sync=cfg.sync if type(cfg).sync is not VnfConfig.sync else None,
         group=group,
         shared=tuple(spec.shared_maps) if group else (),
     )

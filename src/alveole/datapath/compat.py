@@ -7,7 +7,8 @@ ones), or the update is refused with the differences spelled out: state is never
 lost silently (Cilium #5118 lost conntrack on upgrade that way). A map that the
 new version no longer has is refused too, unless its migration is declared as
 ``DROP``. ``COPY`` declares that entries carry over unchanged (a resized table:
-only max_entries or flags differ).
+only max_entries or flags differ); a map whose definition did not change at all is
+then reused as it is, like an undeclared one.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def plan_maps(
             continue  # a new map: starts empty (or from the config)
         diff = _differences(map_signature(old), map_signature(new))
         declared = migrations.get(name)
-        if not diff and declared is None:
+        if not diff and declared in (None, COPY):
+            # unchanged: the map itself carries over (a copy would miss what the old version
+            # writes between the copy and the swap, e.g. counters under traffic)
             plan.reuse[name] = old
         elif declared == DROP:
             plan.dropped.append(name)

@@ -23,6 +23,7 @@ schedule (bursts of rate x period frames).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -43,6 +44,10 @@ MAX_BATCH = 1 << 18  # frames per call at the maximum rate (a call is then ~15 m
 START_BATCH = 256  # first call against a deadline; later calls sized to last CALL_TARGET
 CALL_TARGET = 0.005  # seconds
 PACE_PERIOD = 0.001  # seconds between batches at a target rate
+
+
+def _current_cpu() -> int:
+    return int(ctypes.CDLL(None).sched_getcpu())
 
 
 class GenError(AlveoleError):
@@ -178,8 +183,9 @@ class Generator:
         calls: list[int],
     ) -> None:
         try:
-            if cpu is not None:
-                os.sched_setaffinity(0, {cpu})  # this thread only
+            # a single sender stays on the CPU it starts on: the frame sequence (templates in
+            # order, flows) follows a per-CPU counter, which a migration would restart
+            os.sched_setaffinity(0, {cpu if cpu is not None else _current_cpu()})  # this thread only
             with _netns.enter(self.netns):  # bpf_redirect resolves the ifindex in this thread's netns
                 plan.start.wait()
                 n = self._loop(count, rate, plan)
@@ -283,11 +289,13 @@ class Generator:
         ]
         for t in threads:
             t.start()
+        t0 = time.perf_counter()
         if duration is not None:  # set before the threads are released: they read it once started
-            plan.deadline = time.perf_counter() + duration
+            plan.deadline = t0 + duration  # and the run is timed from the same instant
         with contextlib.suppress(threading.BrokenBarrierError):
             plan.start.wait()
-        t0 = time.perf_counter()
+        if duration is None:
+            t0 = time.perf_counter()
         for t in threads:
             t.join()
         seconds = time.perf_counter() - t0

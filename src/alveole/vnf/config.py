@@ -8,7 +8,9 @@ overriding three methods:
 * :meth:`VnfConfig.map_sizes`: ``max_entries`` of maps, fixed at load;
 * :meth:`VnfConfig.map_entries`: the desired content of the VNF's config maps,
   one dict per map, applied as a diff (:meth:`alveole.bpf.Map.sync_to`: adds
-  and changes before removals, never a clear under traffic).
+  and changes before removals, never a clear under traffic) by
+  :meth:`VnfConfig.sync`, which a VNF overrides when its update depends on what
+  its maps hold (the firewall's double-buffered classifier).
 
 Changing what the first two return needs a new program (a live update);
 :meth:`alveole.vnf.VnfInstance.apply` refuses it with
@@ -17,12 +19,15 @@ Changing what the first two return needs a new program (a live update);
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping, Set
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
 from ..errors import VnfConfigError
+
+if TYPE_CHECKING:
+    from ..bpf import Map
 
 __all__ = ["VnfConfig", "validate_config"]
 
@@ -49,6 +54,21 @@ class VnfConfig(pydantic.BaseModel):
         left out would keep stale entries.
         """
         return {}
+
+    def sync(self, maps: Mapping[str, Map], only: Set[str] | None = None) -> dict[str, tuple[int, int, int]]:
+        """Bring the config maps among ``maps`` (name -> map) to this config; returns
+        (added, changed, removed) per map written. ``only``: write just these maps (those
+        a loader has just created; the others already hold the config).
+
+        The default writes :meth:`map_entries`, map by map in order, as diffs. A VNF whose
+        update depends on what its maps hold (double-buffered tables, stable slots)
+        overrides this; it must keep every intermediate state valid for packets in flight.
+        """
+        return {
+            name: maps[name].sync_to(dict(want))
+            for name, want in self.map_entries().items()
+            if only is None or name in only
+        }
 
 
 def validate_config(vnf: str, model: type[C], value: C | Mapping[str, Any] | None) -> C:

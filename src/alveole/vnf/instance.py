@@ -104,16 +104,13 @@ class VnfInstance:
                 )
             obj.load()
             inst = cls(spec, hook, cfg, obj)
-            inst._sync(cfg.map_entries())
+            cfg.sync(inst.maps)
         except BaseException:
             obj.close()
             raise
         return inst
 
     # --- configuration ----------------------------------------------------------------
-    def _sync(self, entries: Mapping[str, Mapping[Any, Any]]) -> dict[str, tuple[int, int, int]]:
-        return {name: self.object.map(name).sync_to(dict(want)) for name, want in entries.items()}
-
     def apply(self, config: VnfConfig | Mapping[str, Any]) -> dict[str, tuple[int, int, int]]:
         """Move to ``config`` by map diffs; returns (added, changed, removed) per map.
 
@@ -141,7 +138,7 @@ class VnfInstance:
                 f"{self.spec.name}: map_entries() must name the same maps for every config "
                 f"(was {sorted(old_maps)}, now {sorted(entries)})"
             )
-        result = self._sync(entries)
+        result = cfg.sync(self.maps)
         self.config = cfg
         return result
 

@@ -1,0 +1,58 @@
+"""firewall: ordered rules (prefixes, protocol, port ranges, ICMP type), first match by priority.
+
+The rules are compiled in Python into multi-way decision trees (:mod:`.classifier`:
+HiCuts-style bit-aligned cuts with path compression, wide rules in separate trees),
+written into double-buffered array maps and walked by a bounded loop in BPF: the cost of
+a packet depends on the trees' depth, not on the number of rules. Accepted packets go on
+through the chain (``ALV_CONTINUE``), dropped ones stop (``ALV_DROP``). Per-rule hit
+counters survive rule set updates. See docs/vnfs/firewall.md.
+"""
+
+from pathlib import Path
+
+from ..spec import VnfSpec
+from .classifier import Classifier, ClassifierError, compile_classifier
+from .config import FirewallConfig, Rule
+from .cost import cost_rows
+from .fixtures import fixtures
+from .model import FirewallModel
+from .strategies import configs
+from .tables import RuleHits, default_hits, other_counts, rule_hits, top_rules
+
+__all__ = [
+    "SPEC",
+    "Classifier",
+    "ClassifierError",
+    "FirewallConfig",
+    "FirewallModel",
+    "Rule",
+    "RuleHits",
+    "compile_classifier",
+    "default_hits",
+    "other_counts",
+    "rule_hits",
+    "top_rules",
+]
+
+SPEC = VnfSpec(
+    name="firewall",
+    summary="ordered 5-tuple rules (v4/v6 prefixes, ports, ICMP type), decision-tree classifier",
+    source=Path(__file__).with_name("firewall.bpf.c"),
+    entries={"xdp": "firewall_xdp", "tc": "firewall_tc"},
+    config=FirewallConfig,
+    model=FirewallModel,
+    fixtures=fixtures,
+    config_strategy=configs,
+    cost_rows=cost_rows,
+    maps=("fw_conf", "fw_rules", "fw_slots", "fw_leaves", "fw_hits", "fw_ids", "fw_other"),
+    version="1",
+    # a reload rebuilds the classifier from the config; counters and rule ids carry over
+    migrations={
+        "fw_conf": "drop",
+        "fw_rules": "drop",
+        "fw_slots": "drop",
+        "fw_leaves": "drop",
+        "fw_hits": "copy",
+        "fw_ids": "copy",
+    },
+)

@@ -1,0 +1,720 @@
+"""The packet classifier: multi-way decision trees with bit-aligned cuts, compiled in Python.
+
+The algorithm is HiCuts/HyperCuts, adapted to what BPF does cheaply. Measured here: one
+level of a tree (an array lookup whose index depends on the previous one) costs ~5 ns,
+checking one rule of a leaf ~2 ns; so the compiler buys levels with memory.
+
+* **Fields.** A packet is classified on 5 dimensions: source and destination address
+  (32 bits in IPv4 trees, 128 in IPv6 trees), IP protocol (8), source port (16) and the
+  extended destination port ``dportx`` (17, see :mod:`.match`).
+* **Trees per family and protocol class** (TCP, UDP, ICMP, other: :func:`proto_class`).
+  The class picks the trees, a first cut that costs no lookup; inside a TCP, UDP or ICMP
+  tree the protocol is known and never cut. Rules without an address are in both
+  families' trees, rules without a protocol in every class.
+* **Several trees per class** (EffiCuts): rules narrow in the source address, rules
+  narrow in the destination only, and rules wide in both go to separate trees, so that
+  wildcard rules are not copied into every address cut of the narrow ones. The kernel
+  walks a class's trees in order of their best (lowest-ranked) rule and skips a tree
+  whose best rule cannot beat the match it already has.
+* **Nodes** cut one or two dimensions (HyperCuts) on bit-aligned ranges of one 32-bit
+  key word each: ``child = base + (i << bits2 | i2)`` with ``i = (word >> shift) & kmask``.
+  Children are stored *inline*: a node's children are consecutive slots of one table,
+  each a full copy of the child's own record, so a level is one array lookup. A node may
+  first *check* the leading bits all its non-wildcard rules share in a dimension (path
+  compression: 198.18.0.0/15 or 2001:db8::/32 cost no level): a packet whose bits
+  differ can only match wildcard rules, and goes to the node's miss slot, built from them.
+* **Choosing a cut.** For each dimension (and pair of dimensions), the widest cut whose
+  children's rule lists, summed, stay within the replication budget (``spfac`` times the
+  node's rules, plus ``MIN_BUDGET``); among those, the cut that leaves a rule in the
+  smallest child on average (children weighted by their sizes: packets go where rules
+  are, so empty children do not make a cut look good).
+* **Leaves** hold at most ``binth`` rules (more only where nothing separates them), in
+  priority order; the kernel checks them completely and stops at the first match, so the
+  tree only has to guarantee that every rule matching a packet is in the leaf the packet
+  reaches. Rule lists are cut short after a rule that covers the node's whole region (the
+  rest can never win there), rules covered by an earlier rule are dropped from leaves,
+  identical sibling subtrees and identical leaves are shared.
+
+The cost of a lookup depends on the depth of the trees (bounded by :data:`DEPTH_MAX`, in
+practice 1-3 levels) and on leaf sizes, not on the number of rules.
+
+Output: flat arrays (slots, leaf rule lists) that :mod:`.tables` writes into the maps,
+and :meth:`Classifier.walk`, a walk of those arrays that mirrors the BPF code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from ...errors import VnfError
+from .match import Match, PacketKey
+
+__all__ = [
+    "BINTH",
+    "DEPTH_MAX",
+    "EMPTY",
+    "KEY_WORDS",
+    "LEAF_MAX",
+    "PROTO_CLASSES",
+    "TREES_MAX",
+    "Classifier",
+    "ClassifierError",
+    "Slot",
+    "compile_classifier",
+    "key_words",
+    "proto_class",
+]
+
+# the C side has the same constants (firewall.bpf.c; a kernel test compares them through BTF)
+DEPTH_MAX = 24  # nodes on a path (cuts and checks)
+LEAF_MAX = 64  # rules in one leaf (the kernel's leaf loop bound)
+TREES_MAX = 4  # trees per family and protocol class
+PROTO_CLASSES = 4  # TCP, UDP, ICMP, other
+KEY_WORDS = 11  # src[4], dst[4], proto, sport, dportx
+
+BINTH = 8  # a node with at most this many rules is a leaf
+SPFAC = 16.0  # replication budget of a cut, per rule of the node
+MIN_BUDGET = 64  # small nodes may cut a little wider than their share (a level saved)
+MAX_BUDGET = 1 << 18  # ... and no node copies rules more than this (memory, build time)
+KMAX = 16  # at most 2**16 children per node
+PAIR_MIN = 32  # nodes with more rules than this also try two-dimension cuts
+PAIR_GAIN = 0.8  # ... and take one when its children are this much smaller
+ENOUGH = 1.1  # a cut uses the fewest bits that separate rules within 10% of its widest cut
+_MEMO_MAX = 64  # identical rule lists up to this size share one subtree
+_WIDE = {4: 24, 6: 64}  # a prefix shorter than this is "wide" (tree partition)
+_TCP, _UDP, _OTHER = 0, 1, 3
+
+
+class ClassifierError(VnfError):
+    """A rule set the classifier cannot represent within the kernel's bounds."""
+
+
+@dataclass(frozen=True)
+class _Dim:
+    width: int
+    words: tuple[int, ...]  # key word indexes, most significant first
+
+    @property
+    def pad(self) -> int:
+        return 32 * len(self.words) - self.width
+
+
+_DIMS = {
+    4: (_Dim(32, (3,)), _Dim(32, (7,)), _Dim(8, (8,)), _Dim(16, (9,)), _Dim(17, (10,))),
+    6: (_Dim(128, (0, 1, 2, 3)), _Dim(128, (4, 5, 6, 7)), _Dim(8, (8,)), _Dim(16, (9,)), _Dim(17, (10,))),
+}
+
+
+class Slot(NamedTuple):
+    """``struct fw_slot``: an internal node or a leaf.
+
+    Node: when ``key[field] & cmask == cvalue`` and ``key[field2] & cmask2 == cvalue2``, go to
+    slot ``base + (i << bits2 | i2)`` with ``i = (key[field] >> shift) & kmask`` and ``i2 =
+    (key[field2] >> shift2) & kmask2`` (a one-dimension cut has ``kmask2`` and ``bits2`` 0; a
+    check-only node has ``kmask`` 0 too: one child). The miss slots follow the ``n =
+    (kmask + 1) << bits2`` children: ``base + n`` when the first check fails (only the first
+    field's wildcards can match), ``base + n + 1`` when the second one does. Leaf: ``kmask``
+    rules from ``base`` in the leaf rule table.
+    """
+
+    leaf: bool
+    field: int
+    shift: int
+    kmask: int
+    cmask: int
+    cvalue: int
+    base: int
+    field2: int = 0
+    shift2: int = 0
+    kmask2: int = 0
+    cmask2: int = 0
+    cvalue2: int = 0
+    bits2: int = 0
+    empty: int = 0  # bit i: miss slot i is an empty leaf (the kernel stops without looking it up)
+
+    def child(self, words: list[int]) -> int | None:
+        """The index of the slot a packet with key ``words`` goes to next (None: an empty miss)."""
+        v, v2 = words[self.field], words[self.field2]
+        miss = 0 if v & self.cmask != self.cvalue else 1 if v2 & self.cmask2 != self.cvalue2 else -1
+        if miss < 0:
+            return self.base + (
+                ((v >> self.shift) & self.kmask) << self.bits2 | ((v2 >> self.shift2) & self.kmask2)
+            )
+        if self.empty >> miss & 1:
+            return None
+        return self.base + ((self.kmask + 1) << self.bits2) + miss
+
+
+EMPTY = Slot(True, 0, 0, 0, 0, 0, 0)  # a leaf without rules
+
+
+def key_words(k: PacketKey) -> list[int]:
+    """The 11 key words the kernel classifies on (host order)."""
+    m = 0xFFFFFFFF
+    return [
+        (k.src >> 96) & m,
+        (k.src >> 64) & m,
+        (k.src >> 32) & m,
+        k.src & m,
+        (k.dst >> 96) & m,
+        (k.dst >> 64) & m,
+        (k.dst >> 32) & m,
+        k.dst & m,
+        k.proto,
+        k.sport,
+        k.dportx,
+    ]
+
+
+def proto_class(family: int, proto: int) -> int:
+    """The trees a packet of ``proto`` uses: 0 TCP, 1 UDP, 2 ICMP (of its family), 3 other."""
+    if proto == 6:
+        return _TCP
+    if proto == 17:
+        return _UDP
+    if proto == (1 if family == 4 else 58):
+        return 2
+    return _OTHER
+
+
+@dataclass
+class Classifier:
+    """A compiled rule set: trees per family and protocol class over one slot table and one
+    leaf table.
+
+    ``rules[i]`` is the match of the rule of rank ``i`` (priority order); leaves hold ranks.
+    ``roots[(family, protocol class)]`` lists ``(root slot, best rank)`` per tree, best rank
+    first; the kernel keeps the root slots in the config header (a lookup less per tree).
+    """
+
+    rules: list[Match]
+    slots: list[Slot] = field(default_factory=list)
+    leaves: list[int] = field(default_factory=list)
+    roots: dict[tuple[int, int], list[tuple[Slot, int]]] = field(default_factory=dict)
+    depth: dict[int, int] = field(default_factory=dict)  # deepest path per family
+
+    def walk(self, key: PacketKey) -> tuple[int | None, int, int]:
+        """(rank of the first matching rule, slots looked up, rules checked): the kernel's walk."""
+        words = key_words(key)
+        best: int | None = None
+        lookups = checks = 0
+        for root, min_rank in self.roots.get((key.family, proto_class(key.family, key.proto)), []):
+            if best is not None and min_rank >= best:
+                break
+            s = root
+            for _ in range(DEPTH_MAX):
+                if s.leaf:
+                    break
+                nxt = s.child(words)
+                if nxt is None:
+                    s = EMPTY
+                    break
+                lookups += 1
+                s = self.slots[nxt]
+            if not s.leaf:
+                raise ClassifierError("walk deeper than DEPTH_MAX")
+            for rank in self.leaves[s.base : s.base + s.kmask]:
+                if best is not None and rank >= best:
+                    break
+                checks += 1
+                if self.rules[rank].matches(key):
+                    best = rank
+                    break
+        return best, lookups, checks
+
+    def lookup(self, key: PacketKey) -> int | None:
+        """The rank of the first rule matching ``key``, found the way the kernel finds it."""
+        return self.walk(key)[0]
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "rules": len(self.rules),
+            "slots": len(self.slots),
+            "leaf_entries": len(self.leaves),
+            "trees_ipv4": sum(len(self.roots.get((4, c), [])) for c in range(PROTO_CLASSES)),
+            "trees_ipv6": sum(len(self.roots.get((6, c), [])) for c in range(PROTO_CLASSES)),
+            "depth_ipv4": self.depth.get(4, 0),
+            "depth_ipv6": self.depth.get(6, 0),
+        }
+
+
+# a rule inside the builder: (rank, lo0, hi0, ..., lo4, hi4), intervals relative to the node's region
+_Item = tuple[int, ...]
+
+
+def _items(rules: Sequence[tuple[int, Match]], family: int, fixed_proto: bool) -> list[_Item]:
+    """Rules as builder items; ``fixed_proto``: the tree's packets all have one protocol (the
+    dimension is spent: every rule covers it)."""
+    low = (1 << 32) - 1 if family == 4 else (1 << 128) - 1
+    out = []
+    for rank, m in rules:
+        proto = (0, 0) if fixed_proto else m.proto
+        out.append(
+            (
+                rank,
+                m.src[0] & low,
+                m.src[1] & low,
+                m.dst[0] & low,
+                m.dst[1] & low,
+                *proto,
+                *m.sport,
+                *m.dportx,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """What one dimension offers at one node.
+
+    ``tlo``/``thi``: per rule, its interval below the common bits, at ``res`` bits of
+    resolution (enough for any cut here; wildcards span everything).
+    """
+
+    d: int
+    wild: int  # rules that cover the whole dimension here
+    narrow: int
+    width: int  # bits left in the dimension
+    skip: int  # leading bits every non-wildcard rule shares
+    common: int  # their value
+    pb0: int  # first free bit, counted in the padded key words
+    pb: int  # first bit a cut uses
+    kmax: int  # widest cut possible here (0: a check only)
+    res: int
+    tlo: np.ndarray
+    thi: np.ndarray
+    two_words: bool = False  # its common bits end in the word before the cut's
+
+    def cuts(self, dim: _Dim, k: int) -> list[_Cut]:
+        """The node fields that run a cut of ``k`` bits: the cut (with the check of the common
+        bits in its word), after a check-only field for the previous word if needed."""
+        cut_word, lo_bit = self.pb // 32, 32 - self.pb % 32
+        if not self.two_words:
+            cmask = ((1 << self.skip) - 1) << lo_bit if self.skip else 0
+            return [
+                _Cut(
+                    dim.words[cut_word],
+                    lo_bit - k,
+                    (1 << k) - 1,
+                    cmask,
+                    self.common << lo_bit if self.skip else 0,
+                    k,
+                )
+            ]
+        seg0 = 32 - self.pb0 % 32  # common bits in the previous word: up to its end
+        seg1 = self.skip - seg0  # ... and in the cut's word, before the cut
+        first = _Cut(dim.words[cut_word - 1], 0, 0, (1 << seg0) - 1, self.common >> seg1, 0)
+        low1 = (1 << seg1) - 1
+        cut = _Cut(
+            dim.words[cut_word], lo_bit - k, (1 << k) - 1, low1 << lo_bit, (self.common & low1) << lo_bit, k
+        )
+        return [first, cut]
+
+    def spans(self, k: int) -> np.ndarray:
+        s = self.res - k
+        return (self.thi >> s) - (self.tlo >> s) + 1
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """One dimension of a node, as the kernel runs it."""
+
+    field: int
+    shift: int
+    kmask: int
+    cmask: int
+    cvalue: int
+    k: int
+
+    @classmethod
+    def none(cls) -> _Cut:
+        return cls(0, 0, 0, 0, 0, 0)
+
+
+class _Builder:
+    def __init__(self, out: Classifier, family: int, binth: int, spfac: float) -> None:
+        self.out = out
+        self.dims = _DIMS[family]
+        self.widths = [d.width for d in self.dims]
+        self.binth = binth
+        self.spfac = spfac
+        self.memo: dict[tuple, Slot] = {}
+        self.leaf_memo: dict[tuple[int, ...], Slot] = {}
+        self.depth = 0
+
+    # --- leaves and slots ------------------------------------------------------------------------
+    def leaf(self, items: list[_Item]) -> Slot:
+        kept: list[_Item] = []
+        for it in items:
+            if not any(_covers(k, it) for k in kept):
+                kept.append(it)
+        ranks = tuple(it[0] for it in kept)
+        rec = self.leaf_memo.get(ranks)
+        if rec is None:
+            if len(ranks) > LEAF_MAX:
+                raise ClassifierError(
+                    f"{len(ranks)} rules cannot be told apart by any field (the kernel checks at most "
+                    f"{LEAF_MAX} in one leaf); simplify the overlapping rules"
+                )
+            rec = Slot(True, 0, 0, len(ranks), 0, 0, len(self.out.leaves)) if ranks else EMPTY
+            self.out.leaves.extend(ranks)
+            self.leaf_memo[ranks] = rec
+        return rec
+
+    def node(self, cuts: list[_Cut], children: list[Slot], misses: tuple[Slot, Slot]) -> Slot:
+        """A node record; its children (and its two miss slots after them, when it checks) go
+        into the table."""
+        base = len(self.out.slots)
+        self.out.slots.extend(children)
+        c0 = cuts[0]
+        c1 = cuts[1] if len(cuts) > 1 else _Cut.none()
+        empty = 0
+        if c0.cmask or c1.cmask:
+            self.out.slots.extend(misses)
+            empty = sum(1 << i for i, m in enumerate(misses) if m.leaf and m.kmask == 0)
+        return Slot(
+            False, c0.field, c0.shift, c0.kmask, c0.cmask, c0.cvalue, base,
+            c1.field, c1.shift, c1.kmask, c1.cmask, c1.cvalue, c1.k, empty,
+        )  # fmt: skip
+
+    # --- internal nodes ---------------------------------------------------------------------------
+    def build(self, items: list[_Item], pos: tuple[int, ...], depth: int) -> Slot:
+        self.depth = max(self.depth, depth)
+        fulls = [(1 << (w - p)) - 1 for w, p in zip(self.widths, pos, strict=True)]
+        for i, it in enumerate(items):
+            if _covers_region(it, fulls):
+                del items[i + 1 :]  # nothing after a rule covering the whole region can win here
+                break
+        if len(items) <= self.binth:
+            return self.leaf(items)
+        memo_key = (pos, tuple(items)) if len(items) <= _MEMO_MAX else None
+        if memo_key is not None and memo_key in self.memo:
+            return self.memo[memo_key]
+        rec = self.leaf(items) if depth + 1 >= DEPTH_MAX else self.cut(items, pos, fulls, depth)
+        if memo_key is not None:
+            self.memo[memo_key] = rec
+        return rec
+
+    def axis(self, items: list[_Item], pos: tuple[int, ...], fulls: list[int], d: int) -> _Axis | None:
+        """What dimension ``d`` offers at this node (None: every rule covers it)."""
+        full = fulls[d]
+        if full == 0:
+            return None
+        lo_i, hi_i = 1 + 2 * d, 2 + 2 * d
+        los = [it[lo_i] for it in items]
+        his = [it[hi_i] for it in items]
+        ref, diff, narrow = None, 0, 0
+        for lo, hi in zip(los, his, strict=True):
+            if lo != 0 or hi != full:
+                if ref is None:
+                    ref = lo
+                diff |= (lo ^ ref) | (hi ^ ref)
+                narrow += 1
+        if ref is None:
+            return None
+        width = full.bit_length()
+        skip = width - diff.bit_length()
+        pb0 = self.dims[d].pad + pos[d]
+        pb = pb0 + skip
+        rel = width - skip
+        # a cut sits in one key word; its check may cover the rest of the previous word too (the
+        # node's second field then checks that word): common bits over two boundaries or more
+        # (an IPv6 prefix) take a check-only node first
+        spans = pb // 32 - pb0 // 32 if skip else 0
+        kmax = min(KMAX, 32 - pb % 32, rel) if rel > 0 and spans <= 1 else 0
+        res = min(rel, KMAX)
+        low, drop = (1 << rel) - 1, rel - res
+        pairs = list(zip(los, his, strict=True))
+        two_words = spans == 1
+        tlo = np.fromiter(
+            ((lo & low) >> drop if lo or hi != full else 0 for lo, hi in pairs), np.int64, len(items)
+        )
+        thi = np.fromiter(
+            ((hi & low) >> drop if lo or hi != full else (1 << res) - 1 for lo, hi in pairs),
+            np.int64,
+            len(items),
+        )
+        common = ref >> rel if skip else 0
+        return _Axis(
+            d, len(items) - narrow, narrow, width, skip, common, pb0, pb, kmax, res, tlo, thi, two_words
+        )
+
+    def cut(self, items: list[_Item], pos: tuple[int, ...], fulls: list[int], depth: int) -> Slot:
+        axes = [a for d in range(5) if (a := self.axis(items, pos, fulls, d)) is not None]
+        if not axes:
+            return self.leaf(items)  # nothing separates them: the leaf check decides
+        budget = min(self.spfac * len(items) + MIN_BUDGET, MAX_BUDGET)
+        best: tuple[float, list[tuple[_Axis, int]]] | None = None
+        for a in axes:
+            if a.kmax:
+                k, score = _enough(a, _widest(a, a.kmax, budget))
+                if best is None or score < best[0]:
+                    best = (score, [(a, k)])
+        if best is not None and len(items) > PAIR_MIN and not best[1][0][0].two_words:
+            # HyperCuts: two fields in one node, when that leaves smaller children
+            a0 = best[1][0][0]
+            for a1 in axes:
+                if a1 is a0 or not a1.kmax or a1.two_words:
+                    continue
+                for k1 in range(1, a1.kmax + 1):
+                    k0 = _widest(a0, min(a0.kmax, KMAX - k1), budget, a1, k1)
+                    if k0 == 0:
+                        break
+                    score = _spread(a0, k0, a1, k1)
+                    if score < best[0] * PAIR_GAIN:
+                        best = (score, [(a0, k0), (a1, k1)])
+        # a dimension whose common bits run into the next key word (an IPv6 prefix) cannot be
+        # cut here: a check-only node first, when the cut after it beats the cuts possible now
+        for a in axes:
+            if a.kmax:
+                continue
+            seg, passed = self.checked(items, fulls, a)
+            after = self.axis(
+                passed, (*pos[: a.d], pos[a.d] + seg, *pos[a.d + 1 :]), _fulls_after(fulls, a, seg), a.d
+            )
+            score = (
+                float(len(items))
+                if after is None or not after.kmax
+                else _enough(after, _widest(after, after.kmax, budget))[1]
+            )
+            if best is None or score < best[0] * PAIR_GAIN:
+                best = (score, [(a, 0)])
+        if best is None:
+            return self.check_only(items, pos, fulls, min(axes, key=lambda a: a.narrow), depth)
+        if best[1][0][1] == 0:
+            return self.check_only(items, pos, fulls, best[1][0][0], depth)
+        return self.split(items, pos, fulls, best[1], depth)
+
+    def split(
+        self,
+        items: list[_Item],
+        pos: tuple[int, ...],
+        fulls: list[int],
+        plan: list[tuple[_Axis, int]],
+        depth: int,
+    ) -> Slot:
+        """Cut ``items`` on one or two dimensions; build the children and the miss subtree."""
+        cuts: list[_Cut] = []
+        parts = []  # per dimension: lo index, full, low bits, kmask, whether it checks
+        for a, k in plan:
+            cuts += a.cuts(self.dims[a.d], k)
+            s = a.width - a.skip - k
+            parts.append((1 + 2 * a.d, fulls[a.d], s, (1 << k) - 1, bool(a.skip)))
+        k2 = cuts[1].k if len(cuts) > 1 else 0
+        children: list[list[_Item]] = [[] for _ in range(1 << (cuts[0].k + k2))]
+        misses: tuple[list[_Item], list[_Item]] = ([], [])  # a check fails: that field's wildcards
+        for it in items:
+            pieces = []  # per dimension: [(child index, lo, hi)]
+            for i, (lo_i, full, s, kmask, checked) in enumerate(parts):
+                lo, hi = it[lo_i], it[lo_i + 1]
+                low = (1 << s) - 1
+                if lo == 0 and hi == full:
+                    pieces.append([(c, 0, low) for c in range(kmask + 1)])
+                    if checked:
+                        misses[i].append(it)
+                    continue
+                clo, chi = (lo >> s) & kmask, (hi >> s) & kmask
+                if clo == chi:
+                    pieces.append([(clo, lo & low, hi & low)])
+                    continue
+                mid = [(c, 0, low) for c in range(clo + 1, chi)]
+                pieces.append([(clo, lo & low, low), *mid, (chi, 0, hi & low)])
+            lo_a = parts[0][0]
+            if len(parts) == 1:
+                head, tail = it[:lo_a], it[lo_a + 2 :]
+                for c, lo, hi in pieces[0]:
+                    children[c].append((*head, lo, hi, *tail))
+                continue
+            lo_b = parts[1][0]
+            for c0, lo0, hi0 in pieces[0]:
+                for c1, lo1, hi1 in pieces[1]:
+                    sub = list(it)
+                    sub[lo_a], sub[lo_a + 1], sub[lo_b], sub[lo_b + 1] = lo0, hi0, lo1, hi1
+                    children[c0 << k2 | c1].append(tuple(sub))
+        child_pos = list(pos)
+        for a, k in plan:
+            child_pos[a.d] = pos[a.d] + a.skip + k
+        built: dict[tuple[_Item, ...], Slot] = {}
+        recs = []
+        for c in children:
+            key = tuple(c)
+            rec = built.get(key)
+            if rec is None:
+                rec = built[key] = self.build(c, tuple(child_pos), depth + 1)
+            recs.append(rec)
+        if len(plan) == 1 and len(cuts) == 2:  # one field over two words: both checks, one miss set
+            misses = (misses[0], misses[0] if cuts[1].cmask else [])
+        miss_recs = tuple(self.build(m, pos, depth + 1) if m else EMPTY for m in misses)
+        return self.node(cuts, recs, miss_recs)  # type: ignore[arg-type]
+
+    def checked(self, items: list[_Item], fulls: list[int], a: _Axis) -> tuple[int, list[_Item]]:
+        """(bits checked, the items as the check's child sees them) for a check-only node on ``a``:
+        the common bits up to the end of their key word."""
+        seg = min(a.pb, (a.pb0 // 32 + 1) * 32) - a.pb0
+        lo_i = 1 + 2 * a.d
+        low = (1 << (a.width - seg)) - 1
+        return seg, [(*it[:lo_i], it[lo_i] & low, it[lo_i + 1] & low, *it[lo_i + 2 :]) for it in items]
+
+    def check_only(
+        self, items: list[_Item], pos: tuple[int, ...], fulls: list[int], a: _Axis, depth: int
+    ) -> Slot:
+        """A node that checks the common bits of one dimension within one key word (one child)."""
+        seg, passed = self.checked(items, fulls, a)
+        lo_bit = 32 - (a.pb0 + seg) % 32 if (a.pb0 + seg) % 32 else 0
+        value = a.common >> (a.skip - seg)
+        word = self.dims[a.d].words[a.pb0 // 32]
+        cut = _Cut(word, 0, 0, ((1 << seg) - 1) << lo_bit, value << lo_bit, 0)
+        lo_i, full = 1 + 2 * a.d, fulls[a.d]
+        miss = [it for it in items if it[lo_i] == 0 and it[lo_i + 1] == full]
+        child_pos = (*pos[: a.d], pos[a.d] + seg, *pos[a.d + 1 :])
+        child = self.build(passed, child_pos, depth + 1)
+        return self.node([cut], [child], (self.build(miss, pos, depth + 1), EMPTY))
+
+
+def _fulls_after(fulls: list[int], a: _Axis, seg: int) -> list[int]:
+    """The region's full intervals once ``seg`` more bits of ``a``'s dimension are fixed."""
+    out = list(fulls)
+    out[a.d] = (1 << (a.width - seg)) - 1
+    return out
+
+
+def _widest(a: _Axis, kmax: int, budget: float, b: _Axis | None = None, kb: int = 0) -> int:
+    """The widest cut of ``a`` (with ``kb`` bits of ``b``) within the replication budget.
+
+    Alone, at least one bit; next to ``b``, 0 when even one bit is over budget.
+    """
+    sb = b.spans(kb) if b is not None else None
+    k = 0
+    for kk in range(1, kmax + 1):
+        spans = a.spans(kk)
+        total = int((spans * sb).sum() if sb is not None else spans.sum()) + (1 << (kk + kb))
+        if total > budget and (kk > 1 or b is not None):
+            break
+        k = kk
+    return k
+
+
+def _enough(a: _Axis, kw: int) -> tuple[int, float]:
+    """(k, spread): the narrowest cut of ``a`` (at most ``kw`` bits) that separates the rules
+    about as well as the widest one. Sparse rules (IPv6 hosts) need few bits where dense
+    ones need many; the bits that separate nothing would only cost memory."""
+    target = _spread(a, kw)
+    for k in range(1, kw):
+        score = _spread(a, k)
+        if score <= target * ENOUGH:
+            return k, score
+    return kw, target
+
+
+def _spread(a: _Axis, k: int, b: _Axis | None = None, kb: int = 0) -> float:
+    """The mean size of the child a rule lands in (children weighted by their sizes).
+
+    Empty children do not lower it (packets go where rules are): a cut that leaves one
+    big child scores badly however many empty ones it makes.
+    """
+    sa = a.res - k
+    alo, ahi = a.tlo >> sa, a.thi >> sa
+    if b is None:
+        diff = np.bincount(alo, minlength=(1 << k) + 1) - np.bincount(ahi + 1, minlength=(1 << k) + 1)
+        counts = np.cumsum(diff)[: 1 << k]
+    else:
+        sb = b.res - kb
+        blo, bhi = b.tlo >> sb, b.thi >> sb
+        w = (1 << kb) + 1
+        size = ((1 << k) + 1) * w
+        diff = (
+            np.bincount(alo * w + blo, minlength=size)
+            - np.bincount(alo * w + bhi + 1, minlength=size)
+            - np.bincount((ahi + 1) * w + blo, minlength=size)
+            + np.bincount((ahi + 1) * w + bhi + 1, minlength=size)
+        )
+        counts = diff.reshape((1 << k) + 1, w).cumsum(0).cumsum(1)[: 1 << k, : 1 << kb]
+    counts = counts.astype(np.float64)
+    total = counts.sum()
+    return float((counts * counts).sum() / total) if total else 0.0
+
+
+def _covers(a: _Item, b: _Item) -> bool:
+    """Whether ``a`` matches everything ``b`` matches (within the region)."""
+    return all(a[i] <= b[i] and b[i + 1] <= a[i + 1] for i in range(1, 11, 2))
+
+
+def _covers_region(it: _Item, fulls: list[int]) -> bool:
+    return (
+        it[1] == 0
+        and it[2] == fulls[0]
+        and it[3] == 0
+        and it[4] == fulls[1]
+        and it[5] == 0
+        and it[6] == fulls[2]
+        and it[7] == 0
+        and it[8] == fulls[3]
+        and it[9] == 0
+        and it[10] == fulls[4]
+    )
+
+
+def _wide(m: Match, family: int) -> tuple[bool, bool]:
+    """Whether the source and the destination prefixes are wide (see the module doc)."""
+    bits = 32 if family == 4 else 128
+    limit = 1 << (bits - _WIDE[family])
+    return m.src[1] - m.src[0] >= limit, m.dst[1] - m.dst[0] >= limit
+
+
+def _partition(rules: list[tuple[int, Match]], family: int) -> list[list[tuple[int, Match]]]:
+    """Rules split into at most 3 groups: narrow in src, narrow in dst (only), wide in both.
+
+    A rule narrow in both addresses goes with the narrower side's group; small groups (under
+    a tenth of the rules, and under BINTH * 4) are merged into the wide group, where they cost
+    a little replication but no extra tree walk. Groups come out by their best rank.
+    """
+    groups: dict[str, list[tuple[int, Match]]] = {"src": [], "dst": [], "wide": []}
+    for rank, m in rules:
+        src_wide, dst_wide = _wide(m, family)
+        if not src_wide and (dst_wide or m.src[1] - m.src[0] <= m.dst[1] - m.dst[0]):
+            groups["src"].append((rank, m))
+        elif not dst_wide:
+            groups["dst"].append((rank, m))
+        else:
+            groups["wide"].append((rank, m))
+    small = max(len(rules) // 10, BINTH * 4)
+    for name in ("src", "dst"):
+        if 0 < len(groups[name]) < small:
+            groups["wide"].extend(groups.pop(name))
+    return sorted((sorted(g) for g in groups.values() if g), key=lambda g: g[0][0])
+
+
+def _classes(m: Match, family: int) -> Sequence[int]:
+    if m.proto[0] == m.proto[1]:
+        return (proto_class(family, m.proto[0]),)
+    return range(PROTO_CLASSES)
+
+
+def compile_classifier(
+    rules: Sequence[Match], *, binth: int | None = None, spfac: float | None = None, partition: bool = True
+) -> Classifier:
+    """Compile ``rules`` (priority order) into trees for both families and each protocol class."""
+    binth = BINTH if binth is None else binth
+    spfac = SPFAC if spfac is None else spfac
+    out = Classifier(list(rules))
+    for family in (4, 6):
+        builder = _Builder(out, family, binth, spfac)  # shared: equal subtrees and leaves are stored once
+        per_class: list[list[tuple[int, Match]]] = [[] for _ in range(PROTO_CLASSES)]
+        for rank, m in enumerate(rules):
+            if m.family in (0, family):
+                for c in _classes(m, family):
+                    per_class[c].append((rank, m))
+        for c, mine in enumerate(per_class):
+            groups = _partition(mine, family) if partition else ([mine] if mine else [])
+            fixed = c != _OTHER  # TCP, UDP, ICMP trees: the protocol is known
+            pos = (0, 0, 8 if fixed else 0, 0, 0)
+            out.roots[(family, c)] = [
+                (builder.build(_items(g, family, fixed), pos, 0), g[0][0]) for g in groups
+            ]
+        out.depth[family] = builder.depth
+    return out

@@ -27,8 +27,10 @@ from alveole.vnf.router import (
     pass_counts,
 )
 from alveole.vnf.router import tables as T
+from alveole.vnf.router.config import EGRESS_MAX
 from alveole.vnf.router.cost import frame_to, random_routes4, random_routes6
 from alveole.vnf.router.fixtures import FORWARDING
+from alveole.vnf.router.update import egress_value, nexthop_word
 
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:fe")
 NH1 = {"ifindex": 1, "mac": "02:00:00:00:01:01", "src_mac": "02:00:00:00:01:fe"}
@@ -61,9 +63,22 @@ def test_c_enums_and_structs_match_python() -> None:
         assert enum("router_entry") == {
             "ROUTER_NH_MASK": T.NH_MASK,
             "ROUTER_NH_KERNEL": T.NH_KERNEL,
-            "ROUTER_MORE": T.MORE,
+            "ROUTER_GUARD": T.GUARD,
+            "ROUTER_LINK_SHIFT": T.LINK_SHIFT,
+            "ROUTER_CHUNK": T.CHUNK,
+            "ROUTER_RECORD": T.RECORD,
+            "ROUTER_WALK6": T.WALK6,
+            "ROUTER_EGRESS_MAX": EGRESS_MAX,
         }
         assert enum("router_mode") == {"ROUTER_TABLE": 0, "ROUTER_FIB": 1}
+        # the next hop word and the egress profile as update.py writes them
+        nh, eg = inst.maps["router_nh"], inst.maps["router_egress"]
+        assert (nh.value_size, eg.value_size) == (8, 12)
+        assert nh.encode_value((bytes.fromhex("020000000101"), 7)) == nexthop_word(
+            bytes.fromhex("020000000101"), 7
+        ).to_bytes(8, "little")
+        profile = (bytes.fromhex("0200000001fe"), 1500, 9)
+        assert eg.encode_value(profile) == egress_value(profile)
 
 
 @pytest.mark.parametrize("hook", ["xdp", "tc"])
@@ -101,35 +116,113 @@ def test_thousands_of_routes_agree_with_the_model(hook: str) -> None:
     assert result.verdicts[Verdict.REDIRECT] > 350 and result.verdicts[Verdict.PASS] > 0
 
 
+def _set(v: object) -> bool:
+    if isinstance(v, int | bytes):
+        return any(v) if isinstance(v, bytes) else bool(v)
+    return any(_set(x) for x in v)  # type: ignore[attr-defined]
+
+
+def _nonzero(m) -> int:
+    """Slots of an array map that are not all zero."""
+    return sum(1 for v in m.values() if _set(v))
+
+
 def test_route_changes_are_diffs() -> None:
     base = {"nexthops": {1: NH1, 2: NH2}, "routes": [{"to": "198.19.0.0/16", "via": 1}]}
+    quiet = {
+        m: (0, 0, 0) for m in ("router_ports", "router_egress", "router_nh", "router_root6", "router_tbl6")
+    }
     with VnfInstance.load("router", "xdp", base) as r:
         assert Ether(r.run(_udp4("198.19.7.1")).data).dst == NH1["mac"]
-        # a more specific route: written below the root, the root slot only gains MORE
+        # a more specific route: one slot in a new chunk, then the root slot gains the link
         more = {**base, "routes": [*base["routes"], {"to": "198.19.7.0/24", "via": 2}]}
-        assert r.apply(more) == {
-            "router_ports": (0, 0, 0),
-            "router_nexthops": (0, 0, 0),
-            "router_more4": (1, 0, 0),
-            "router_root4": (0, 1, 0),
-            "router_more6": (0, 0, 0),
-            "router_root6": (0, 0, 0),
-        }
+        assert r.apply(more) == {**quiet, "router_root4": (0, 1, 0), "router_tbl4": (1, 0, 0)}
         assert Ether(r.run(_udp4("198.19.7.1")).data).dst == NH2["mac"]
         assert Ether(r.run(_udp4("198.19.8.1")).data).dst == NH1["mac"]
-        # a next hop's MAC changes: one entry rewritten, whole
+        # a next hop's MAC changes: one 8-byte word rewritten
         moved = {**more, "nexthops": {1: NH1, 2: {**NH2, "mac": "02:00:00:00:01:99"}}}
-        assert r.apply(moved)["router_nexthops"] == (0, 1, 0)
+        assert r.apply(moved) == {
+            **quiet,
+            "router_nh": (0, 1, 0),
+            "router_root4": (0, 0, 0),
+            "router_tbl4": (0, 0, 0),
+        }
         assert Ether(r.run(_udp4("198.19.7.1")).data).dst == "02:00:00:00:01:99"
+        # its MTU: a new egress profile, then the word points at it
+        small = {**moved, "nexthops": {**moved["nexthops"], 2: {**moved["nexthops"][2], "mtu": 100}}}
+        got = r.apply(small)
+        assert (got["router_egress"], got["router_nh"]) == ((1, 0, 0), (0, 1, 0))
+        big = bytes(ETH / IP(src="198.18.0.1", dst="198.19.7.1") / UDP() / bytes(100))  # IP length 128
+        assert r.run(big).verdict == Verdict.PASS
+        assert pass_counts(r)[PassReason.MTU][0] == 1
         # a default route fills the root; removing everything empties the arrays again
-        everything = {**moved, "routes": [*moved["routes"], {"to": "0.0.0.0/0", "via": 1}]}
-        assert r.apply(everything)["router_root4"] == (0, (1 << 16) - 1, 0)
+        everything = {**small, "routes": [*small["routes"], {"to": "0.0.0.0/0", "via": 1}]}
+        assert r.apply(everything)["router_root4"] == ((1 << 16) - 1, 0, 0)
         assert r.run(_udp4("198.18.200.1")).verdict == Verdict.REDIRECT
-        assert r.apply({})["router_root4"] == (0, 0, 1 << 16)
-        assert all(v == 0 for v in r.maps["router_root4"].values())
-        assert len(r.maps["router_more4"]) == 0 and len(r.maps["router_nexthops"]) == 0
+        assert r.apply({}) == {
+            **quiet,
+            "router_ports": (0, 0, 1),
+            "router_egress": (0, 0, 2),
+            "router_nh": (0, 0, 2),
+            "router_root4": (0, 0, 1 << 16),
+            "router_tbl4": (0, 0, 1),
+        }
+        assert all(_nonzero(r.maps[m]) == 0 for m in ("router_root4", "router_tbl4", "router_nh"))
         assert r.run(_udp4("198.19.7.1")).verdict == Verdict.PASS
         assert pass_counts(r)[PassReason.NO_ROUTE][0] == 1
+        # the freed chunk is used again
+        r.apply(more)
+        assert r.maps["router_root4"][(198 << 8) | 19] == 1 | 1 << T.LINK_SHIFT
+
+
+def _agree(r: VnfInstance, frames: list[bytes]) -> int:
+    """Run ``frames`` through the instance and its config's model; returns how many were redirected."""
+    model = RouterModel(r.config)  # type: ignore[arg-type]
+    redirected = 0
+    for frame in frames:
+        got, want = r.run(frame), model.process(frame, "xdp")
+        assert (got.verdict, got.data) == (want.verdict, want.data), Ether(frame).summary()
+        redirected += got.verdict == Verdict.REDIRECT
+    return redirected
+
+
+def test_successive_changes_keep_the_kernel_right() -> None:
+    """Thousands of routes replaced, renumbered and removed in turn, then a table so small
+    that old and new cannot sit side by side: after each apply the kernel forwards like the
+    model, and holds exactly as many slots as a freshly loaded table would."""
+    v4, v6 = random_routes4(2000, seed=11), random_routes6(2000, seed=11)
+    nexthops = {i: {**NH1, "mac": f"02:00:00:00:03:{i:02x}"} for i in range(1, 17)}
+    rng = random.Random(5)
+    probes = [frame_to(n.network_address + rng.randrange(n.num_addresses)) for n in rng.sample(v4 + v6, 300)]
+
+    def cfg(nets: list, shift: int, **extra: object) -> dict:
+        routes = [{"to": str(n), "via": 1 + (i + shift) % 16} for i, n in enumerate(nets)]
+        return {"nexthops": nexthops, "routes": routes, **extra}
+
+    steps = [
+        cfg(v4[:1200] + v6[:1200], 0),
+        cfg(v4[600:] + v6[600:], 0),  # half the routes gone, as many new
+        cfg(v4[600:] + v6[600:], 3),  # every route to another next hop
+        cfg(v4[::3] + v6[::3], 1),
+        cfg([], 0),
+        cfg(v4[:1200] + v6[:1200], 2),
+    ]
+    with VnfInstance.load("router", "xdp", steps[0]) as r:
+        for step in steps:
+            r.apply(step)
+            assert _agree(r, probes) > (100 if step["routes"] else -1)
+            fresh = r.config.map_entries()  # type: ignore[attr-defined]
+            for m in ("router_root4", "router_tbl4", "router_root6", "router_tbl6"):
+                assert _nonzero(r.maps[m]) == len(fresh[m]), m
+    # 1024 slots: 3 usable chunks per family; 198.18.1 and 198.19.1 need 2 each
+    small = {"nexthops": {1: NH1}, "table_size": 1024}
+    a = {**small, "routes": [{"to": "198.18.1.0/25", "via": 1}, {"to": "198.19.0.0/16", "via": 1}]}
+    b = {**small, "routes": [{"to": "198.19.1.0/25", "via": 1}, {"to": "198.18.0.0/16", "via": 1}]}
+    hosts = [_udp4(f"198.{x}.1.{y}") for x in (18, 19) for y in (5, 200)]
+    with VnfInstance.load("router", "xdp", a) as r:
+        for step in (b, a, b):
+            r.apply(step)
+            _agree(r, hosts)
 
 
 def test_egress_must_be_a_port() -> None:

@@ -16,6 +16,7 @@ from .fixtures import fixtures
 from .kernel import read_kernel, table_from_netns
 from .model import FibCode, FibQuery, FibResult, PassReason, RouterModel, pass_counts
 from .strategies import configs
+from .update import TableFullError
 
 __all__ = [
     "SPEC",
@@ -27,6 +28,7 @@ __all__ = [
     "Route",
     "RouterConfig",
     "RouterModel",
+    "TableFullError",
     "pass_counts",
     "read_kernel",
     "table_from_netns",
@@ -44,12 +46,27 @@ SPEC = VnfSpec(
     cost_rows=cost_rows,
     maps=(
         "router_root4",
-        "router_more4",
+        "router_tbl4",
         "router_root6",
-        "router_more6",
-        "router_nexthops",
+        "router_tbl6",
+        "router_nh",
+        "router_egress",
         "router_ports",
         "router_pass",
     ),
-    version="1",
+    version="2",
+    # the route tables hold nothing but the config: a new version (or table_size) rewrites them;
+    # version 1's hash levels and next-hop hash are gone
+    migrations={
+        name: "drop"
+        for name in (
+            "router_root4",
+            "router_tbl4",
+            "router_root6",
+            "router_tbl6",
+            "router_more4",
+            "router_more6",
+            "router_nexthops",
+        )
+    },
 )

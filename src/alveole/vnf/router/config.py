@@ -2,7 +2,7 @@
 
 * ``mode`` (``table`` or ``fib``) and ``fib_direct`` become ``const volatile`` globals
   (fixed at load: the verifier drops the other mode's code);
-* ``table_size`` bounds the level hashes of both families (fixed at load);
+* ``table_size`` sizes each family's chunk array (fixed at load);
 * ``routes``, ``local``, ``nexthops`` and ``ports`` fill the route tables, the next-hop
   table and the egress devmap: changeable at run time, applied as diffs.
 
@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping, Set
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, IPvAnyNetwork, model_validator
 
 from ..config import VnfConfig
-from .tables import NH_KERNEL, Network, Tables, build
+from .tables import CHUNK, NH_KERNEL, Network, Tables, build
+
+if TYPE_CHECKING:
+    from ...bpf import Map
 
 __all__ = [
     "BPF_FIB_LOOKUP_DIRECT",
@@ -36,6 +40,7 @@ BPF_FIB_LOOKUP_DIRECT = 1 << 0
 MAX_NEXTHOP = NH_KERNEL - 1  # ids 1..65534; 65535 stands for "the kernel"
 MODES = {"table": 0, "fib": 1}  # enum router_mode
 MAX_PORTS = 1024  # max_entries of router_ports
+EGRESS_MAX = 4096  # ROUTER_EGRESS_MAX: egress profiles, 0 unused
 Mac = Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")]
 IfIndex = Annotated[int, Field(ge=1, le=(1 << 31) - 1)]
 NextHopId = Annotated[int, Field(ge=1, le=MAX_NEXTHOP)]
@@ -81,7 +86,11 @@ class RouterConfig(VnfConfig):
     )
     fib_direct: bool = Field(False, description="fib mode: main table only, policy rules skipped")
     table_size: int = Field(
-        1 << 20, ge=1024, le=1 << 24, description="entries of each family's level hashes (expanded routes)"
+        1 << 18,
+        ge=1024,
+        le=1 << 24,
+        description="slots of each family's route table, preallocated (chunks of 256 slots of 8 bytes; "
+        "rounded up to a chunk)",
     )
 
     @model_validator(mode="after")
@@ -106,12 +115,17 @@ class RouterConfig(VnfConfig):
             raise ValueError("ports: an ifindex is listed twice")
         if len(self.egress()) > MAX_PORTS:
             raise ValueError(f"ports: more than {MAX_PORTS} egress interfaces (with the next hops')")
+        if len(self.profiles) >= EGRESS_MAX:
+            raise ValueError(
+                f"nexthops: {len(self.profiles)} distinct (ifindex, src_mac, mtu), at most {EGRESS_MAX - 1}"
+            )
         tables = self.tables
         for family in (4, 6):
-            if tables.entries(family) > self.table_size:
+            used = tables.family(family).chunks
+            if used > self.chunks - 1:
                 raise ValueError(
-                    f"routes: IPv{family} routes expand into {tables.entries(family)} level entries, "
-                    f"more than table_size {self.table_size}"
+                    f"routes: IPv{family} routes need {used} chunks of {CHUNK} slots, more than "
+                    f"table_size {self.table_size} holds ({self.chunks - 1})"
                 )
         return self
 
@@ -126,8 +140,20 @@ class RouterConfig(VnfConfig):
 
     @functools.cached_property
     def tables(self) -> Tables:
-        """The route maps' content (computed once per config)."""
+        """The route tables, as a freshly loaded router holds them (computed once per config)."""
         return build(self.route_list())
+
+    @functools.cached_property
+    def profiles(self) -> dict[tuple[bytes, int, int], int]:
+        """Egress profiles (source MAC, MTU, ifindex) as a fresh router numbers them."""
+        from .update import profiles
+
+        return profiles(self)
+
+    @property
+    def chunks(self) -> int:
+        """Chunks of each family's route table (chunk 0 is never used)."""
+        return -(-self.table_size // CHUNK)
 
     def egress(self) -> set[int]:
         """Interfaces the router may redirect to: the next hops' and ``ports``."""
@@ -141,24 +167,26 @@ class RouterConfig(VnfConfig):
         }
 
     def map_sizes(self) -> dict[str, int]:
-        return {"router_more4": self.table_size, "router_more6": self.table_size}
+        return {"router_tbl4": self.chunks * CHUNK, "router_tbl6": self.chunks * CHUNK}
 
     def map_entries(self) -> dict[str, dict[Any, Any]]:
-        # written in this order: egresses and next hops exist before routes lead to them;
-        # deeper levels are in place before the root says "more below"
-        t = self.tables
+        """What a freshly loaded router holds (non-zero slots of the arrays). A loaded one is
+        brought to a new config by :meth:`sync`, which keeps chunk numbers where it can."""
+        t, prof = self.tables, self.profiles
         return {
             "router_ports": {i: i for i in sorted(self.egress())},
-            "router_nexthops": {
-                i: (mac_bytes(nh.mac), mac_bytes(nh.src_mac), nh.ifindex, nh.mtu, 0)
+            "router_egress": {i: p for p, i in prof.items()},
+            "router_nh": {
+                i: (mac_bytes(nh.mac), prof[(mac_bytes(nh.src_mac), nh.mtu, nh.ifindex)])
                 for i, nh in sorted(self.nexthops.items())
             },
-            "router_more4": _deepest_first(t.more4),
-            "router_root4": t.root4,
-            "router_more6": _deepest_first(t.more6),
-            "router_root6": t.root6,
+            "router_root4": t.v4.root,
+            "router_tbl4": t.v4.table,
+            "router_root6": t.v6.root,
+            "router_tbl6": t.v6.table,
         }
 
+    def sync(self, maps: Mapping[str, Map], only: Set[str] | None = None) -> dict[str, tuple[int, int, int]]:
+        from .update import write_config
 
-def _deepest_first(more: dict[tuple[int, bytes], int]) -> dict[tuple[int, bytes], int]:
-    return dict(sorted(more.items(), key=lambda kv: -kv[0][0]))
+        return write_config(self, maps, only)

@@ -10,7 +10,7 @@ setup:
 
 demo: setup
 	$(BIN)/alveole doctor
-	$(BIN)/alveole selfcheck
+	$(BIN)/alveole demo
 
 lint: setup
 	$(BIN)/ruff check src tests

@@ -15,11 +15,34 @@ apart::
     │   ├── AttachError           a program could not be attached to a hook
     │   └── BpfStateError         the operation does not fit the object's phase (opened vs loaded)
     ├── ValueCodecError           a Python value does not fit a BTF type (also a ValueError)
-    └── VnfError                  a VNF cannot be found, configured or run as asked
-        ├── UnknownVnfError       no VNF of that name in the catalog (also a LookupError)
-        ├── VnfConfigError        a VNF config does not validate; names the fields (also a ValueError)
-        ├── ReloadRequiredError   a new config changes load-time settings: reload, not map diffs
-        └── VnfContractError      a VNF program broke the contract of alveole/vnf.h
+    ├── VnfError                  a VNF cannot be found, configured or run as asked
+    │   ├── UnknownVnfError       no VNF of that name in the catalog (also a LookupError)
+    │   ├── VnfConfigError        a VNF config does not validate; names the fields (also a ValueError)
+    │   ├── ReloadRequiredError   a new config changes load-time settings: reload, not map diffs
+    │   ├── VnfContractError      a VNF program broke the contract of alveole/vnf.h
+    │   ├── ClassifierError       a firewall rule set the classifier cannot represent within its bounds
+    │   └── TableFullError        no room left in the router's tables for a change (reload, larger table_size)
+    ├── ChainError                a chain operation was refused; the chain is unchanged (alveole.datapath)
+    ├── IncompatibleMapError      a map changed definition and the new version declares no migration
+    ├── ProbeFailedError          a new VNF version failed its fixture-table probe; nothing was swapped
+    ├── LbDeploymentError         a load balancer deployment cannot be created, found or changed
+    ├── LabError                  a lab could not be read, created or removed (alveole.lab)
+    ├── GenError                  the traffic generator cannot be configured or run as asked
+    ├── BenchError                a benchmark could not set up or measure what it was asked to
+    └── ManoError                 a MANO request cannot be carried out (alveole.mano.errors)
+        ├── DescriptorError       a VNFD, NSD or request does not validate (also a ValueError)
+        ├── NotFoundError         no such package, descriptor, NS instance or occurrence (also a LookupError)
+        ├── ConflictError         the request does not fit the current state (exists, in use, wrong state)
+        │   └── LcmBusyError      another process holds this host's lifecycle lock
+        └── OperationFailedError  an operation ran and failed; ``occ`` says how it ended
+
+This module defines AlveoleError, CompileError, the BpfError family, ValueCodecError,
+VnfError and its first four subclasses. The others are defined where they are raised:
+ClassifierError in ``alveole.vnf.firewall.classifier``, TableFullError in
+``alveole.vnf.router.update``, ChainError, IncompatibleMapError and ProbeFailedError in
+``alveole.datapath`` (chain, compat, member), LbDeploymentError in ``alveole.lb.deploy``,
+LabError in ``alveole.lab``, GenError in ``alveole.trafficgen``, BenchError in
+``alveole.bench.dut``, and the ManoError family in ``alveole.mano.errors``.
 """
 
 from __future__ import annotations

@@ -94,7 +94,6 @@ ROWS: dict[str, Row] = {}
 PENDING: dict[str, str] = {
     "firewall-1k": "the alveole firewall VNF (1k rules, same policy as iptables-1k)",
     "firewall-xdpf": "the alveole firewall VNF (the xdp-filter row's policy)",
-    "chain3": "the chain (firewall -> ddos guard -> flow monitor, dropping at its end)",
     "router-fwd": "the alveole router VNF (the linux-fwd row's routes)",
 }
 
@@ -181,11 +180,13 @@ def _vnf_rows() -> None:
     from ..vnf.lb.dut import register_rows as lb_rows
     from ..vnf.nat.dut import register_rows as nat_rows
     from ..vnf.router.dut import register_rows as router_rows
+    from .chain3 import register_rows as chain3_rows
 
     router_rows()
     lb_rows()
     nat_rows()
     firewall_rows()
+    chain3_rows()  # a datapath chain of catalog VNFs (imports the datapath, so late as well)
 
 
 _vnf_rows()

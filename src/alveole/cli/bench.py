@@ -233,21 +233,26 @@ def startup(
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
     quick: bool = typer.Option(False, "--quick", help="3 samples (CI)"),
     samples: int = typer.Option(None, help="samples per phase (median; default 20)"),
+    vnf: str = typer.Option("noop", help="VNF to start: noop (vnf_noop), selfcheck, or a catalog VNF"),
 ) -> None:
-    """VNF start latency: cold (compile + load + attach), warm (cached object), first packet."""
-    from ..bench.render import startup_table
-    from ..bench.startup import measure_startup
+    """VNF start latency: cold, warm and first packet, into a live chain and by a fresh XDP attach."""
+    from ..bench.render import startup_table, startup_target
+    from ..bench.startup import measure_startup, subject_for
 
     n = samples or (3 if quick else 20)
     progress, task = _progress(5 * n, "startup")
     with progress:
         result = measure_startup(
-            samples=n, on_sample=lambda phase, i, ms: progress.update(task, advance=1, description=phase)
+            subject_for(vnf),
+            samples=n,
+            on_sample=lambda phase, i, ms: progress.update(task, advance=1, description=phase),
         )
     if json_out:
         print_json(result)
         return
     console.print(startup_table(result))
+    if target := startup_target(result):
+        console.print(("[green]" if result.get("target_met") else "[red]") + target + "[/]")
 
 
 @app.command("all")

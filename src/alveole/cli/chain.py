@@ -134,7 +134,9 @@ def show(interface: str, hook: str = HookOpt, netns: str | None = NetnsOpt, json
 @command
 def create(
     interface: str,
-    vnfs: list[str] = typer.Argument(None, help="VNF[:NAME][@CONFIG.yaml]: a catalog name or a .bpf.c path"),
+    vnfs: list[str] = typer.Argument(
+        None, help="VNF\\[:NAME]\\[@CONFIG.yaml]: a catalog name or a .bpf.c path"
+    ),
     hook: str = HookOpt,
     netns: str | None = NetnsOpt,
     end: str = typer.Option("pass", help="verdict after the last VNF: pass or drop"),

@@ -146,7 +146,7 @@ def show(name: str = typer.Argument(...), json_out: bool = JsonOpt) -> None:
 @command
 def backend_add(
     name: str = typer.Argument(...),
-    vip: str = typer.Argument(..., help="ADDRESS:PORT[/PROTO]"),
+    vip: str = typer.Argument(..., help="ADDRESS:PORT\\[/PROTO]"),
     address: str = typer.Argument(...),
     port: int = typer.Option(None, help="full-NAT: the backend's port (default: the VIP's)"),
     weight: int = typer.Option(1, help="share of new flows"),
@@ -167,7 +167,7 @@ def backend_add(
 @command
 def backend_remove(
     name: str = typer.Argument(...),
-    vip: str = typer.Argument(..., help="ADDRESS:PORT[/PROTO]"),
+    vip: str = typer.Argument(..., help="ADDRESS:PORT\\[/PROTO]"),
     address: str = typer.Argument(...),
     port: int = typer.Option(None, help="which of the address's backends"),
 ) -> None:
@@ -186,7 +186,7 @@ def backend_remove(
 @command
 def backend_weight(
     name: str = typer.Argument(...),
-    vip: str = typer.Argument(..., help="ADDRESS:PORT[/PROTO]"),
+    vip: str = typer.Argument(..., help="ADDRESS:PORT\\[/PROTO]"),
     address: str = typer.Argument(...),
     weight: int = typer.Argument(..., help="new weight; 0 drains (existing flows stay)"),
     port: int = typer.Option(None, help="which of the address's backends"),

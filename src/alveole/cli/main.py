@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from .. import __version__
-from . import bench, chain, conntrack, lab, lb, ops, serve, trace, vnf, vnfd
+from . import bench, chain, conntrack, demo, lab, lb, ops, serve, trace, vnf, vnfd
 from .common import command, console, print_json
 from .ns import app as ns_app
 
@@ -21,6 +21,7 @@ app.add_typer(ops.app, name="ops")
 app.add_typer(vnfd.app, name="vnfd")
 app.add_typer(vnfd.nsd_app, name="nsd")
 app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
 app.add_typer(lab.app, name="lab")
 app.add_typer(lb.app, name="lb")
 app.add_typer(chain.app, name="chain")

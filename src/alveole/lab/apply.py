@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyroute2 import NetNS
+from pyroute2.ethtool import Ethtool
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ..system import netns as _netns
@@ -222,6 +223,21 @@ def _configure_host(topo: Topology, host_name: str, previous: Topology | None) -
         for neigh in host.neighbors:
             idx = _index(ns, ifname(neigh.dev))
             ns.neigh("replace", dst=str(neigh.address), lladdr=neigh.mac, ifindex=idx, state="permanent")
+    for link in topo.links:
+        for end in link.ends:
+            if end.host == host_name and not end.tx_checksum:
+                _tx_checksum_off(topo.netns(host_name), ifname(end.ifname))
+
+
+def _tx_checksum_off(netns_name: str, interface: str) -> None:
+    with _netns.enter(netns_name):
+        tool = Ethtool()
+        try:
+            features = tool.get_features(interface)
+            features.features["tx-checksum-ip-generic"].enable = False
+            tool.set_features(interface, features)
+        finally:
+            tool.close()
 
 
 # --- public API ----------------------------------------------------------------------------

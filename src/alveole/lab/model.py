@@ -168,6 +168,10 @@ class Endpoint(_Model):
     addresses: list[Interface] = []
     mac: Annotated[str, Field(pattern=_MAC)] | None = None
     bridge: str | None = None  # enslave to this bridge of the same host
+    # False: no TX checksum offload, so what this end's stack sends carries complete
+    # checksums. Needed when XDP on the path redirects the frames: a veth hands over
+    # CHECKSUM_PARTIAL skbs, and that note does not survive an XDP redirect.
+    tx_checksum: bool = True
 
     @field_validator("ifname")
     @classmethod

@@ -3,7 +3,7 @@
 Counts packets, bytes and TCP flags per flow (5-tuple, IPv4 and IPv6) with
 first and last seen times, in per-CPU LRU tables; passes every packet on.
 Top-N talkers are computed in Python (:func:`top_flows`, :func:`top_talkers`).
-See docs/vnfs.md for the semantics and limits.
+See docs/vnfs/flowmon.md for the semantics and limits.
 """
 
 from pathlib import Path

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from pyroute2 import NetNS
 
+from alveole.agent import Sweeper, find_tables, open_table
 from alveole.system import netns as ns_mod
 
 from .cli import alveole
@@ -27,7 +30,9 @@ def roots(tmp_path, monkeypatch):
     shutil.rmtree(bpffs, ignore_errors=True)
 
 
-def test_conntrack_show_and_gc_on_a_nat_chain(veth, roots, tmp_path) -> None:
+@contextlib.contextmanager
+def nat_chain_with_flows(veth, tmp_path: Path) -> Iterator[list[str]]:
+    """A NAT on dev's TC egress (UDP timeout 1 s) that tracked three masqueraded UDP flows."""
     ns, dev, peer = veth
     with NetNS(ns) as n:
         n.addr("add", index=n.link_lookup(ifname=dev)[0], address="198.18.0.1", prefixlen=24)
@@ -51,7 +56,14 @@ def test_conntrack_show_and_gc_on_a_nat_chain(veth, roots, tmp_path) -> None:
             s.bind(("198.18.0.1", 0))
             for port in (53, 54, 55):
                 s.sendto(b"hello", ("198.18.0.99", port))
-        args = ["--chain", dev, "--hook", "tc-egress", "--netns", ns]
+        yield ["--chain", dev, "--hook", "tc-egress", "--netns", ns]
+    finally:
+        alveole("chain", "delete", dev, "--hook", "tc-egress", "--netns", ns, check=False)
+
+
+def test_conntrack_show_and_gc_on_a_nat_chain(veth, roots, tmp_path) -> None:
+    ns, dev, _ = veth
+    with nat_chain_with_flows(veth, tmp_path) as args:
         # 198.18.0.1 is in the SNAT prefix: masqueraded behind 198.19.0.1
         [table] = json.loads(alveole("conntrack", "show", *args, "--json").stdout)
         assert table["flows"] == 3 and table["pressure"]["created"] == 3
@@ -72,5 +84,25 @@ def test_conntrack_show_and_gc_on_a_nat_chain(veth, roots, tmp_path) -> None:
         assert after["flows"] == 0 and after["pressure"]["gc_deleted"] == 3
         missing = alveole("conntrack", "show", "--pin", str(roots), check=False)
         assert missing.returncode == 1 and "no conntrack table" in missing.stderr
-    finally:
-        alveole("chain", "delete", dev, "--hook", "tc-egress", "--netns", ns, check=False)
+
+
+def test_sweeper_collects_every_pinned_table(veth, roots, tmp_path) -> None:
+    """What `alveole serve` runs periodically: every table found by its pins, the NAT's bindings freed."""
+    ns, dev, _ = veth
+    with nat_chain_with_flows(veth, tmp_path) as args:
+        tables = find_tables(roots)
+        assert [label for label, _ in tables] == [f"chain {ns}__{dev}__tc-egress member outside"]
+        [table] = json.loads(alveole("conntrack", "show", *args, "--json").stdout)
+        assert table["flows"] == 3
+        sweeper = Sweeper(interval=0.05, bpffs=roots)  # the thread runs only inside `with`
+        [early] = sweeper.sweep()
+        assert early.result is not None and (early.result.scanned, early.result.deleted) == (3, 0)
+        time.sleep(1.2)  # past the 1 s UDP timeout
+        with sweeper:  # the periodic thread: first run after one interval
+            deadline = time.monotonic() + 5
+            while sweeper.runs == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        [done] = sweeper.last
+        assert done.error is None and (done.result.scanned, done.result.deleted) == (3, 3)
+        with open_table(tables[0][1]) as (maps, nat):
+            assert nat and len(maps["nat_rev4"]) == 0  # the reverse bindings went with the flows

@@ -16,6 +16,7 @@ from alveole.vnf.firewall import FirewallConfig, default_hits, other_counts, rul
 from alveole.vnf.firewall import classifier as C
 from alveole.vnf.firewall.generate import frame_of, probe_keys, random_rules
 from alveole.vnf.firewall.match import first_match, key_of
+from alveole.vnf.firewall.tables import OTHER_REASONS
 from alveole.vnf.parse import parse
 
 SPEC = get("firewall")
@@ -49,7 +50,8 @@ def test_c_constants_match_python() -> None:
             "FW_PROTO_CLASSES": C.PROTO_CLASSES,
             "FW_KEY_WORDS": C.KEY_WORDS,
         }
-        assert enum("fw_other_reason") == {"FW_NOT_IP": 0, "FW_UNPARSED": 1, "FW_OTHER_MAX": 2}
+        reasons = {f"FW_{name.upper()}": i for i, name in enumerate(OTHER_REASONS)}
+        assert enum("fw_other_reason") == {**reasons, "FW_OTHER_MAX": len(OTHER_REASONS)}
 
 
 @pytest.mark.parametrize(("n", "ipv6", "hook"), [(300, 0.3, "xdp"), (300, 0.3, "tc"), (3000, 0.0, "xdp")])
@@ -102,7 +104,7 @@ def test_rule_set_updates_flip_halves_and_keep_counters() -> None:
         assert hits == {"block": 1, "accept tcp any -> any dport 80": 2, "ssh": 4}
         assert default_hits(fw)[0] == 2  # one miss under v1, one under v2
         assert [h.rule.id for h in top_rules(rule_hits(fw, cfg2), 1)] == ["ssh"]
-        assert other_counts(fw) == {"not_ip": (0, 0), "unparsed": (0, 0)}
+        assert other_counts(fw) == dict.fromkeys(OTHER_REASONS, (0, 0))
 
         fw.apply(v1)  # back: "old" is a new rule again, with a fresh counter
         hits1 = {h.rule.id: h.packets for h in rule_hits(fw, SPEC.validate(v1)) if h.rule.id}

@@ -256,3 +256,63 @@ def test_top_rules_and_table_sizes() -> None:
     assert sizes["fw_hits"] == 16384 + 1 and sizes["fw_rules"] == 2 * 1024
     assert table_sizes(_cfg([{"dport": 1, "action": "drop"}])) == sizes  # small sets: same tables
     assert table_sizes(_cfg([{"dport": 1, "action": "drop"}], capacity=64))["fw_hits"] == 65
+
+
+# --- stateful mode ---------------------------------------------------------------------------------
+
+
+def test_stateful_config_reaches_the_kernel_at_load_and_by_diff() -> None:
+    from alveole.conntrack import State
+    from alveole.vnf.firewall.config import CT_IDLE_SIZE
+
+    stateless = _cfg([])
+    assert stateless.rodata() == {"fw_stateful": 0}
+    assert stateless.map_sizes()["alv_ct4"] == stateless.map_sizes()["alv_ct6"] == CT_IDLE_SIZE
+    cfg = _cfg([], stateful=True, conntrack_size=4096, timeouts={"established": 3600})
+    assert cfg.rodata() == {"fw_stateful": 1}
+    assert cfg.map_sizes()["alv_ct4"] == cfg.map_sizes()["alv_ct6"] == 4096
+    assert cfg.map_sizes()["fw_rules"] == stateless.map_sizes()["fw_rules"]
+    [conf] = cfg.map_entries()["alv_ct_conf"].values()
+    assert conf["timeout_ns"][State.ESTABLISHED] == 3600 * 10**9
+    with pytest.raises(VnfConfigError, match="conntrack_size"):
+        _cfg([], conntrack_size=8)
+
+
+def test_stateful_model_return_traffic_and_counters() -> None:
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.layers.l2 import Ether
+
+    from alveole.conntrack import State
+
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    c, s = "198.18.0.1", "198.19.0.1"
+    rules = [{"id": "web", "src": "198.18.0.0/16", "proto": "tcp", "dport": 80, "action": "accept"}]
+    m = FirewallModel(_cfg(rules, default="drop", stateful=True))
+
+    def run(pkt: object) -> Verdict:
+        return m.process(bytes(pkt), "xdp").verdict  # type: ignore[arg-type]
+
+    syn = eth / IP(src=c, dst=s) / TCP(sport=999, dport=80, flags="S")
+    assert run(eth / IP(src=s, dst=c) / TCP(sport=80, dport=999, flags="SA")) == Verdict.DROP
+    assert run(syn) == Verdict.CONTINUE
+    assert run(eth / IP(src=s, dst=c) / TCP(sport=80, dport=999, flags="SA")) == Verdict.CONTINUE
+    assert (
+        run(eth / IP(src="198.18.9.9", dst=c) / ICMP(type=3, code=1) / bytes(syn[IP])[:28])
+        == Verdict.CONTINUE
+    )
+    assert run(eth / IP(src=c, dst=s) / TCP(sport=998, dport=80, flags="PA")) == Verdict.CONTINUE
+    assert run(eth / IP(src=s, dst=c) / TCP(sport=80, dport=998, flags="A")) == Verdict.DROP
+    [entry] = m.ct.entries.values()
+    assert entry.state == State.SYN_RECV and entry.packets == [1, 1]
+    assert m.hits[0][0] == 2 and m.default[0] == 2  # the rule decided the SYN and the mid-stream packet
+    assert m.other["established"][0] == 1 and m.other["related"][0] == 1
+    assert m.ct.stats["created"] == 1 and m.ct.stats["related"] == 1
+
+
+def test_stateless_model_never_touches_the_flow_table() -> None:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    m = FirewallModel(_cfg([{"proto": "tcp", "dport": 80, "action": "accept"}], default="drop"))
+    assert m.process(bytes(Ether() / IP() / TCP(dport=80, flags="S")), "xdp").verdict == Verdict.CONTINUE
+    assert not m.ct.entries and not any(m.ct.stats.values())

@@ -11,6 +11,7 @@ Imports hypothesis: a test-time dependency.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from hypothesis import strategies as st
@@ -136,7 +137,8 @@ def conversations(draw: Any, max_steps: int = 16) -> list[tuple[str, bytes]]:
                 v4 = out[j][1][12:14] == b"\x08\x00"
                 router = "198.19.255.1" if v4 else "2001:db8:ffff::1"
                 frame = icmp_error(out[j][1], cut=cut, by=router if by else None)
-            except (IndexError, TypeError, AttributeError, ValueError, OSError):  # noise scapy cannot rebuild
+            # noise scapy cannot rebuild (a runt frame: struct.error from its Ethernet fields)
+            except (IndexError, TypeError, AttributeError, ValueError, OSError, struct.error):
                 continue
             out.append((f"{i} error about #{j}", frame))
             continue

@@ -163,7 +163,12 @@ static __always_inline struct alv_bucket *alv_bucket_get(void *table, const void
 	if (b)
 		return b;
 	bpf_map_update_elem(table, key, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(table, key);
+	b = bpf_map_lookup_elem(table, key);
+	/* two inlined callers with different tables: clang would merge this lookup
+	 * into one call site whose map is not a constant, which the verifier does
+	 * not inline (a slower call); it never merges asm statements */
+	asm volatile("" : "+r"(b));
+	return b;
 }
 
 #endif /* __ALVEOLE_BUCKET_H */

@@ -582,6 +582,34 @@ static __always_inline void *alv_ptr(struct alv_pkt *pkt, __u32 off, __u32 size)
 	return p;
 }
 
+/*
+ * Reading addresses back from struct alv_parsed: the parser writes them as
+ * 32-bit words, and a wider load that spans two of those stores misses
+ * store-to-load forwarding (a stall of several ns). A VNF that wants 64-bit
+ * words (a hash key, compared 8 bytes at a time by the kernel) joins two
+ * 32-bit loads in a register: alv_join32(lo, hi) is the 64-bit word with lo
+ * at its lower address; alv_addr_word64(a, i) is word i (0 or 1) of a.
+ */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define alv_join32(lo, hi) ((__u64)(__u32)(lo) | (__u64)(__u32)(hi) << 32)
+#else
+#define alv_join32(lo, hi) ((__u64)(__u32)(lo) << 32 | (__u64)(__u32)(hi))
+#endif
+
+/* a 32-bit load clang may not merge with its neighbour into a 64-bit one */
+static __always_inline __u32 alv_load32(const __be32 *p)
+{
+	__u32 w = *p;
+
+	alv_opaque(w);
+	return w;
+}
+
+static __always_inline __u64 alv_addr_word64(const union alv_addr *a, int i)
+{
+	return alv_join32(alv_load32(&a->w[2 * i]), alv_load32(&a->w[2 * i + 1]));
+}
+
 static __always_inline int alv_is_fragment(const struct alv_parsed *h)
 {
 	return h->frag != 0;

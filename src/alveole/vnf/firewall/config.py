@@ -6,10 +6,16 @@ fields left out match anything. Rules are tried by ascending ``priority`` (defau
 then in list order; the first match decides (``accept``: the packet goes on through the
 chain, ``drop``). No match: ``default``.
 
-Nothing is fixed at load but the sizes of the tables: every config change is written as
-a diff into the inactive half of double-buffered tables, then one write flips the half
-packets use (:mod:`.tables`). Rule ids are stable (explicit ``id``, else the rule's
-match and action), so per-rule hit counters survive rule set changes.
+Fixed at load: the sizes of the tables and ``stateful`` (a ``const volatile`` global, so
+that the stateless firewall runs none of the conntrack code). Every other change is
+written as a diff: the rules into the inactive half of double-buffered tables, then one
+write flips the half packets use (:mod:`.tables`); ``timeouts`` into ``alv_ct_conf``. Rule
+ids are stable (explicit ``id``, else the rule's match and action), so per-rule hit
+counters survive rule set changes.
+
+Stateful mode (``stateful: true``): packets of a flow the rules let open, in either
+direction, and ICMP errors about it, are accepted without the rules (see
+docs/vnfs/firewall.md, "Stateful mode").
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ...conntrack import Timeouts
 from ..config import VnfConfig
 from .match import DPORTX_MAX, FULL128, ICMP_BASE, PORT_MAX, V4_MAPPED, Match
 
@@ -30,13 +37,16 @@ if TYPE_CHECKING:
     from ...bpf import Map
     from .classifier import Classifier
 
-__all__ = ["PROTOCOLS", "Action", "FirewallConfig", "Rule", "parse_ports"]
+__all__ = ["CT_IDLE_SIZE", "PROTOCOLS", "Action", "FirewallConfig", "Rule", "parse_ports"]
 
 Action = Literal["accept", "drop"]
 PROTOCOLS: dict[str, int] = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58}
 _PORTED = (6, 17)
 _ICMP_FAMILY = {1: 4, 58: 6}
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# max_entries of the (unused) conntrack tables of a stateless firewall: an LRU hash
+# preallocates every entry, ~10 MB per table at the stateful default
+CT_IDLE_SIZE = 64
 
 
 def _any(value: Any) -> bool:
@@ -224,6 +234,15 @@ class FirewallConfig(VnfConfig):
         description="rules with hit counters (default: the rule count rounded up to a power of two, "
         "at least 16384); more rules need a larger capacity",
     )
+    stateful: bool = Field(
+        False,
+        description="accept the packets of flows the rules let open (both directions) and ICMP errors "
+        "about them, without the rules; fixed at load",
+    )
+    timeouts: Timeouts = Field(Timeouts(), description="stateful: idle timeouts by conntrack state")
+    conntrack_size: int = Field(
+        65536, ge=64, le=1 << 22, description="stateful: flows tracked per family (fixed at load)"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> FirewallConfig:
@@ -262,15 +281,23 @@ class FirewallConfig(VnfConfig):
         return [rule_digest(self.rules[i].identity) for i in self.ordered]
 
     # --- how it reaches the kernel ----------------------------------------------------------------
+    def rodata(self) -> dict[str, Any]:
+        return {"fw_stateful": int(self.stateful)}
+
     def map_sizes(self) -> dict[str, int]:
         from .tables import table_sizes
 
-        return table_sizes(self)
+        ct = self.conntrack_size if self.stateful else CT_IDLE_SIZE
+        return {**table_sizes(self), "alv_ct4": ct, "alv_ct6": ct}
+
+    def map_entries(self) -> dict[str, dict[Any, Any]]:
+        # the classifier's tables are written by sync(); this is the plain-diff part
+        return {"alv_ct_conf": self.timeouts.conf_entry()}
 
     def sync(self, maps: Mapping[str, Map], only: Set[str] | None = None) -> dict[str, tuple[int, int, int]]:
         from .tables import write_config
 
-        return write_config(self, maps, only)
+        return {**write_config(self, maps, only), **super().sync(maps, only)}
 
 
 def rule_digest(identity: str) -> bytes:

@@ -17,10 +17,23 @@
  * Updates never expose a half-written classifier: every table is split in two
  * halves, Python writes the inactive half (as a diff), then flips
  * fw_conf[0].active with one map write. A packet reads the active half once.
+ *
+ * Stateful mode (fw_stateful, set at load from config.stateful; docs/vnfs/firewall.md):
+ * a flow-table hit decides before the rules. ICMP errors about a tracked flow
+ * are accepted as related, packets of a tracked flow (either direction) as
+ * established; both are counted in fw_other, not in the rule hits. A packet the
+ * rules accept opens a flow when it is an opening packet (fw_opens: a TCP SYN
+ * without ACK, an ICMP echo request, any UDP or other-protocol packet); a
+ * mid-stream TCP packet passes on the rules alone and creates nothing (like
+ * nf_conntrack_tcp_loose=0). A dropped packet creates nothing. Stateless (the
+ * default), the verifier removes the stateful path: what remains is one load
+ * of the flag (the two paths are separate so that no conntrack variable stays
+ * live across the classifier call).
  */
 #include <alveole/vnf.h>
 #include <alveole/parse.h>
 #include <alveole/btf.h>
+#include <alveole/conntrack.h>
 
 /* the classifier's bounds (classifier.py has the same; a test compares them through BTF) */
 enum fw_limits {
@@ -40,10 +53,15 @@ enum fw_limits {
 
 /* packets the rules never see, by reason */
 enum fw_other_reason {
-	FW_NOT_IP = 0,   /* not IPv4/IPv6: conf.non_ip_verdict */
-	FW_UNPARSED = 1, /* IP that does not parse: dropped */
-	FW_OTHER_MAX = 2,
+	FW_NOT_IP = 0,      /* not IPv4/IPv6: conf.non_ip_verdict */
+	FW_UNPARSED = 1,    /* IP that does not parse: dropped */
+	FW_ESTABLISHED = 2, /* stateful: a packet of a tracked flow, accepted */
+	FW_RELATED = 3,     /* stateful: an ICMP error about a tracked flow, accepted */
+	FW_OTHER_MAX = 4,
 };
+
+/* config.stateful: 0 leaves the conntrack code dead, and the verifier removes it */
+const volatile __u32 fw_stateful = 0;
 
 /*
  * A node or a leaf of a tree (32 bytes: the array lookup shifts instead of
@@ -334,12 +352,69 @@ static __always_inline void fw_key(const struct alv_parsed *h, struct fw_key *k)
 	}
 }
 
-static __always_inline enum alv_verdict firewall(struct alv_pkt *pkt)
+/*
+ * Whether a packet the rules accepted opens a flow: a TCP SYN without ACK
+ * (no state for a mid-stream packet), an ICMP echo request (alv_ct_tuple
+ * tracks only echoes), anything else that is trackable.
+ */
+static __always_inline int fw_opens(const struct alv_parsed *h, const struct alv_ct_tuple *t)
+{
+	if (t->proto == IPPROTO_TCP)
+		return (t->tcp_flags & (ALV_TCP_SYN | ALV_TCP_ACK)) == ALV_TCP_SYN;
+	if (h->layers & ALV_LAYER_L4 && (h->l4_proto == IPPROTO_ICMP || h->l4_proto == IPPROTO_ICMPV6))
+		return alv_ct_is_echo_request(h->family, h->icmp_type);
+	return 1;
+}
+
+/* the rules' verdict for an IP packet, counted in fw_hits (by rule, slot 0: the default) */
+static __always_inline enum alv_verdict fw_decide(struct alv_pkt *pkt, const struct alv_parsed *h)
 {
 	struct fw_key k = {};
+	__u32 found, v6;
+
+	fw_key(h, &k);
+	v6 = h->family == ALV_FAMILY_IPV6;
+	found = fw_lookup(&k, v6, fw_proto_class(h->l4_proto, v6));
+	if (found >> 24 == ALV_ABORTED)
+		return ALV_ABORTED;
+	fw_count(&fw_hits, found & FW_SLOT_MASK, pkt->len);
+	return found >> 24 == ALV_DROP ? ALV_DROP : ALV_CONTINUE;
+}
+
+/* stateful mode: the flow table decides before the rules; an accepted opening packet starts a flow */
+static __always_inline enum alv_verdict fw_decide_stateful(struct alv_pkt *pkt, const struct alv_parsed *h)
+{
+	struct alv_ct_stats *cs = alv_ct_stats_get();
+	__u64 now = bpf_ktime_get_coarse_ns();
+	enum alv_verdict verdict;
+	struct alv_ct_entry *e;
+	struct alv_ct_tuple t;
+	int dir = 0;
+
+	if (alv_ct_is_icmp_error(h) && alv_ct_related(pkt, h, now, cs)) {
+		fw_count(&fw_other, FW_RELATED, pkt->len);
+		return ALV_CONTINUE;
+	}
+	if (alv_ct_tuple(pkt, h, &t))
+		return fw_decide(pkt, h); /* untrackable (later fragment, ICMP other than echo) */
+	e = alv_ct_lookup(&t, now, &dir, cs);
+	if (e) {
+		alv_ct_update(e, dir, &t, pkt->len, now);
+		fw_count(&fw_other, FW_ESTABLISHED, pkt->len);
+		return ALV_CONTINUE;
+	}
+	verdict = fw_decide(pkt, h);
+	/* a dropped packet creates nothing; -EEXIST: another CPU created the flow first */
+	if (verdict == ALV_CONTINUE && fw_opens(h, &t))
+		alv_ct_create(&t, pkt->len, now, NULL, ALV_CT_DIR_ORIG, cs);
+	return verdict;
+}
+
+static __always_inline enum alv_verdict firewall(struct alv_pkt *pkt)
+{
 	struct alv_parsed h;
 	struct fw_conf *sel, *head;
-	__u32 zero = 0, half, found, v6;
+	__u32 zero = 0, half;
 
 	if (alv_parse(pkt, &h) != ALV_PARSE_OK) {
 		fw_count(&fw_other, FW_UNPARSED, pkt->len);
@@ -356,17 +431,10 @@ static __always_inline enum alv_verdict firewall(struct alv_pkt *pkt)
 			return ALV_ABORTED;
 		return head->non_ip_verdict == ALV_DROP ? ALV_DROP : ALV_CONTINUE;
 	}
-	/*
-	 * A stateful mode (return traffic of established flows, with conntrack) goes
-	 * here: a flow-table hit decides before the rules are walked.
-	 */
-	fw_key(&h, &k);
-	v6 = h.family == ALV_FAMILY_IPV6;
-	found = fw_lookup(&k, v6, fw_proto_class(h.l4_proto, v6));
-	if (found >> 24 == ALV_ABORTED)
-		return ALV_ABORTED;
-	fw_count(&fw_hits, found & FW_SLOT_MASK, pkt->len);
-	return found >> 24 == ALV_DROP ? ALV_DROP : ALV_CONTINUE;
+	/* two separate paths: the stateless one keeps nothing live for the stateful one */
+	if (fw_stateful)
+		return fw_decide_stateful(pkt, &h);
+	return fw_decide(pkt, &h);
 }
 
 ALV_VNF_XDP(firewall_xdp, firewall)

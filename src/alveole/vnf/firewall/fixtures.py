@@ -1,8 +1,10 @@
-"""The firewall's fixture table: one policy exercised field by field, then the edge policies.
+"""The firewall's fixture table: one policy exercised field by field, the edge policies, then
+stateful mode as conversations.
 
 Rows with the same config run in order on one program; after each group the model's hit
-counters must equal the kernel's (:meth:`FirewallModel.state_diff`), so the table checks
-which rule decided, not only the verdict.
+counters (and, stateful, its flow table) must equal the kernel's
+(:meth:`FirewallModel.state_diff`), so the table checks which rule decided, not only the
+verdict.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from ..spec import Fixture
 from ..verdict import Verdict
 
-__all__ = ["POLICY", "fixtures"]
+__all__ = ["POLICY", "STATEFUL", "fixtures"]
 
 MAC_A, MAC_B = "02:00:00:00:00:01", "02:00:00:00:00:02"
 ADMIN, OTHER, BLOCKED, FRAGS = "198.18.1.5", "198.18.9.9", "198.18.66.7", "198.18.2.3"
@@ -37,6 +39,27 @@ POLICY: dict[str, Any] = {
         {"id": "frag-host", "src": f"{FRAGS}/32", "action": "accept"},
         {"id": "low-sports", "proto": "udp", "sport": "0-1023", "dport": "1024-65535", "action": "drop"},
         {"id": "blocklist", "src": "198.18.66.0/24", "action": "drop", "priority": -10},
+    ],
+}
+
+# stateful: default drop, the client side may open TCP/80, DNS and pings to the server side
+CLIENT, SERVER, ROUTER = "198.18.0.10", "198.19.0.20", "198.18.255.1"
+STATEFUL: dict[str, Any] = {
+    "stateful": True,
+    "default": "drop",
+    "conntrack_size": 1024,
+    "rules": [
+        {
+            "id": "web",
+            "src": "198.18.0.0/16",
+            "dst": "198.19.0.0/16",
+            "proto": "tcp",
+            "dport": 80,
+            "action": "accept",
+        },
+        {"id": "dns", "src": "198.18.0.0/16", "proto": "udp", "dport": 53, "action": "accept"},
+        {"id": "ping", "src": "198.18.0.0/16", "proto": "icmp", "icmp_type": 8, "action": "accept"},
+        {"id": "v6-web", "src": "2001:db8::/48", "proto": "tcp", "dport": 443, "action": "accept"},
     ],
 }
 
@@ -134,4 +157,97 @@ def fixtures() -> list[Fixture]:
         row("default accept: unmatched udp continues", eth / IP(src=OTHER, dst=WEB) / dns, A, strict_l2),
         row("telnet dropped by the only rule", eth / IP(src=OTHER, dst=WEB) / TCP(dport=23), D, strict_l2),
     ]
-    return policy + edges
+    return policy + edges + _stateful(eth)
+
+
+def _stateful(eth: Any) -> list[Fixture]:
+    from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import ARP
+
+    A, D = Verdict.CONTINUE, Verdict.DROP
+
+    def row(description: str, packet: object, verdict: Verdict, config: dict[str, Any] = STATEFUL) -> Fixture:
+        return Fixture(description, packet, verdict, config=config)
+
+    def c2s(sport: int, dport: int, flags: str) -> Any:
+        return eth / IP(src=CLIENT, dst=SERVER) / TCP(sport=sport, dport=dport, flags=flags)
+
+    def s2c(sport: int, dport: int, flags: str) -> Any:
+        return eth / IP(src=SERVER, dst=CLIENT) / TCP(sport=sport, dport=dport, flags=flags)
+
+    def unreachable(src: str, quoted: Any) -> Any:
+        ip = quoted[IP]
+        return eth / IP(src=src, dst=ip.src) / ICMP(type=3, code=4) / bytes(ip)[:28]
+
+    dns = IP(src=CLIENT, dst=SERVER) / UDP(sport=33333, dport=53) / b"query"
+    dns_reply = IP(src=SERVER, dst=CLIENT) / UDP(sport=53, dport=33333) / b"answer"
+    v6 = IPv6(src="2001:db8::10", dst="2001:db8:1::20")
+    v6r = IPv6(src="2001:db8:1::20", dst="2001:db8::10")
+    stateful = [
+        row("stateful: client SYN to tcp/80, the rule accepts and opens the flow", c2s(40000, 80, "S"), A),
+        row("stateful: server SYN-ACK, return traffic though no rule allows it", s2c(80, 40000, "SA"), A),
+        row("stateful: client ACK, established", c2s(40000, 80, "A"), A),
+        row("stateful: server data, established", s2c(80, 40000, "PA") / b"hello", A),
+        row("stateful: unsolicited SYN from the server side: default drop", s2c(80, 40001, "S"), D),
+        row("stateful: server SYN to the client's ssh: default drop", s2c(5000, 22, "S"), D),
+        row(
+            "stateful: ICMP error about the flow (from a router on the path): related",
+            unreachable(ROUTER, c2s(40000, 80, "A")),
+            A,
+        ),
+        row(
+            "stateful: ICMP error about no flow: the rules decide (drop)",
+            eth
+            / IP(src=ROUTER, dst=CLIENT)
+            / ICMP(type=3, code=4)
+            / IPerror(src=CLIENT, dst=SERVER)
+            / TCPerror(sport=40009, dport=80),
+            D,
+        ),
+        row("stateful: mid-stream ACK to tcp/80: the rule accepts, no flow", c2s(40002, 80, "A"), A),
+        row("stateful: ... so its reply is dropped (no loose pick-up)", s2c(80, 40002, "A"), D),
+        row("stateful: RST to tcp/80: accepted by the rule, creates nothing", c2s(40003, 80, "R"), A),
+        row("stateful: server RST of the open flow: established (to CLOSE)", s2c(80, 40000, "R"), A),
+        row("stateful: DNS query opens a UDP flow", eth / dns, A),
+        row("stateful: DNS answer: established", eth / dns_reply, A),
+        row(
+            "stateful: later fragment of the answer: no ports, not tracked, default drop",
+            eth / IP(src=SERVER, dst=CLIENT, frag=4, id=7, proto=17) / (b"z" * 16),
+            D,
+        ),
+        row(
+            "stateful: echo request accepted, opens an ICMP flow",
+            eth / IP(src=CLIENT, dst=SERVER) / ICMP(type=8, id=7),
+            A,
+        ),
+        row(
+            "stateful: its echo reply: established", eth / IP(src=SERVER, dst=CLIENT) / ICMP(type=0, id=7), A
+        ),
+        row(
+            "stateful: echo reply of another identifier: dropped",
+            eth / IP(src=SERVER, dst=CLIENT) / ICMP(type=0, id=8),
+            D,
+        ),
+        row(
+            "stateful: echo request from the server side: dropped",
+            eth / IP(src=SERVER, dst=CLIENT) / ICMP(type=8, id=9),
+            D,
+        ),
+        row(
+            "stateful: IPv6 SYN to tcp/443 opens a flow", eth / v6 / TCP(sport=50000, dport=443, flags="S"), A
+        ),
+        row("stateful: IPv6 SYN-ACK: return traffic", eth / v6r / TCP(sport=443, dport=50000, flags="SA"), A),
+        row(
+            "stateful: IPv6 SYN-ACK of another flow: dropped",
+            eth / v6r / TCP(sport=443, dport=50001, flags="SA"),
+            D,
+        ),
+        row("stateful: ARP still follows non_ip", eth / ARP(psrc=SERVER, pdst=CLIENT), A),
+    ]
+    stateless = {**STATEFUL, "stateful": False}
+    unchanged = [
+        row("stateless: the same SYN is accepted by the rule", c2s(40000, 80, "S"), A, stateless),
+        row("stateless: its SYN-ACK matches no rule: dropped", s2c(80, 40000, "SA"), D, stateless),
+    ]
+    return stateful + unchanged

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["configs", "rules"]
+__all__ = ["configs", "rules", "stateful_configs"]
 
 _V4 = ["198.18.0.0/15", "198.18.0.0/16", "198.18.0.0/30", "198.18.0.1/32", "198.18.0.2/31", "198.19.0.0/17"]
 _V6 = ["2001:db8::/32", "2001:db8::/126", "2001:db8::1/128", "2001:db8::/33", "2001:db8:8000::/34"]
@@ -51,7 +51,8 @@ def rules() -> Any:
     return rule()
 
 
-def configs() -> Any:
+def configs(stateful: bool | None = None) -> Any:
+    """Firewall configs; ``stateful``: forced on or off, None: either (small flow tables)."""
     from hypothesis import strategies as st
 
     from .config import FirewallConfig
@@ -65,7 +66,7 @@ def configs() -> Any:
                 out.append(r)
         return out
 
-    def build(items: list[dict[str, Any]], default: str, non_ip: str) -> FirewallConfig:
+    def build(items: list[dict[str, Any]], default: str, non_ip: str, state: bool) -> FirewallConfig:
         # distinct dicts can still have the same match (e.g. "0-1023" vs a narrower one is fine,
         # but ports "0" on a non-port rule cannot occur): identities are checked by validation
         out: list[dict[str, Any]] = []
@@ -75,11 +76,57 @@ def configs() -> Any:
             except ValueError:
                 continue
             out.append(r)
-        return FirewallConfig(rules=out, default=default, non_ip=non_ip)
+        return FirewallConfig(
+            rules=out,  # type: ignore[arg-type]
+            default=default,  # type: ignore[arg-type]
+            non_ip=non_ip,  # type: ignore[arg-type]
+            stateful=state,
+            conntrack_size=1024,
+        )
 
     return st.builds(
         build,
         st.lists(rules(), max_size=12),
         st.sampled_from(["accept", "drop"]),
         st.sampled_from(["accept", "drop"]),
+        st.booleans() if stateful is None else st.just(stateful),
+    )
+
+
+def stateful_configs() -> Any:
+    """Stateful configs for conversations (:func:`alveole.conntrack.strategies.conversations`):
+    mostly default drop, with rules that open flows from one side only (one host, a port, a
+    protocol), so that replies pass by the flow table or not at all."""
+    from hypothesis import strategies as st
+
+    from ...conntrack.strategies import HOSTS4, HOSTS6, PORTS
+    from .config import FirewallConfig
+
+    @st.composite
+    def one_way(draw: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": draw(st.sampled_from(["accept", "accept", "drop"]))}
+        side = draw(st.sampled_from(["src", "dst", None]))
+        if side:
+            out[side] = draw(st.sampled_from(HOSTS4 + HOSTS6))
+        proto = draw(st.sampled_from(["tcp", "udp", "icmp", "icmpv6", 47, None]))
+        if proto is not None:  # (an ICMP of the other family: dropped by build's validation)
+            out["proto"] = proto
+            if proto in ("tcp", "udp") and draw(st.booleans()):
+                out[draw(st.sampled_from(["sport", "dport"]))] = draw(st.sampled_from(PORTS))
+            elif proto in ("icmp", "icmpv6") and draw(st.booleans()):
+                out["icmp_type"] = draw(st.sampled_from([0, 3, 8, 128, 129, 1]))
+        return out
+
+    def build(items: list[dict[str, Any]], default: str) -> FirewallConfig:
+        out: list[dict[str, Any]] = []
+        for r in items:
+            try:
+                FirewallConfig(rules=[*out, r])  # type: ignore[list-item]
+            except ValueError:
+                continue
+            out.append(r)
+        return FirewallConfig(rules=out, default=default, stateful=True, conntrack_size=1024)  # type: ignore[arg-type]
+
+    return st.builds(
+        build, st.lists(one_way(), max_size=5), st.sampled_from(["drop", "drop", "drop", "accept"])
     )

@@ -38,6 +38,7 @@ __all__ = [
     "CLASSIFIER_MAPS",
     "COUNTER_FLOOR",
     "MAPS",
+    "OTHER_REASONS",
     "RuleHits",
     "default_hits",
     "other_counts",
@@ -54,6 +55,8 @@ LEAF_FIELD = 0xFF  # FW_LEAF_FIELD: fw_slot.field of a leaf
 _RULE_FLOOR, _SLOT_FLOOR, _LEAF_FLOOR = 1024, 32768, 8192
 COUNTER_FLOOR = 16384
 _VERDICT = {"accept": int(Verdict.CONTINUE), "drop": int(Verdict.DROP)}
+# fw_other by enum fw_other_reason: frames the rules never saw (the last two: stateful mode)
+OTHER_REASONS = ("not_ip", "unparsed", "established", "related")
 _M32 = 0xFFFFFFFF
 
 
@@ -361,9 +364,11 @@ def default_hits(source: Any) -> tuple[int, int]:
 
 
 def other_counts(source: Any) -> dict[str, tuple[int, int]]:
-    """(packets, bytes) the rules never saw: ``not_ip`` and ``unparsed`` (dropped)."""
+    """(packets, bytes) the rules never saw: ``not_ip``, ``unparsed`` (dropped), and in stateful
+    mode ``established`` (packets of tracked flows) and ``related`` (ICMP errors about them),
+    both accepted."""
     m = _maps_of(source)["fw_other"]
-    return {name: tuple(m[i].sum()) for i, name in enumerate(("not_ip", "unparsed"))}  # type: ignore[misc]
+    return {name: tuple(m[i].sum()) for i, name in enumerate(OTHER_REASONS)}  # type: ignore[misc]
 
 
 def top_rules(

@@ -41,7 +41,7 @@ SPEC = VnfSpec(
     config_strategy=configs,
     cost_rows=cost_rows,
     maps=("flowmon_flows4", "flowmon_flows6", "flowmon_other", "flowmon_settings", "flowmon_ignore"),
-    version="1",
+    version="2",  # 2: flow keys built as whole words (same maps, same keys)
     # a new table_size resizes the flow tables: their entries carry over as they are
     migrations={"flowmon_flows4": "copy", "flowmon_flows6": "copy"},
 )

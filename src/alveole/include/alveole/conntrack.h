@@ -222,7 +222,7 @@ struct alv_ct_tuple {
 	__u8 src;       /* the key endpoint (0/1) the packet comes from */
 	__u8 tcp_flags;
 	__u8 proto;     /* the key's, whatever the family */
-};
+} __attribute__((aligned(8))); /* keys are written as 64-bit words (see alv_ct_word) */
 
 /* the packet an ICMP error quotes (alv_ct_inner) */
 struct alv_ct_inner {
@@ -248,21 +248,47 @@ static __always_inline struct alv_ct_stats *alv_ct_stats_get(void)
 	} while (0)
 
 /*
+ * Building keys without store-forwarding stalls. The parser writes addresses
+ * as 32-bit words, and the kernel hashes a key as 32-bit words and compares it
+ * 8 bytes at a time: a load that spans two smaller stores still in the store
+ * buffer cannot be forwarded and stalls (several ns each). So addresses are
+ * read with 32-bit loads joined in registers (parse.h: alv_load32,
+ * alv_addr_word64), and keys are written as whole 64-bit words (tuples are
+ * 8-byte aligned for that; the may_alias type keeps later field-wise reads of
+ * the key ordered after those stores). Measured:
+ * ~3 ns a packet off the core alone (ctprobe), ~10 off the IPv4 NAT and ~5
+ * off NAT66, which build two keys a packet.
+ */
+typedef __u64 __attribute__((may_alias)) alv_ct_word;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* the last key word: both ports (host order) and the protocol, pads zero */
+#define alv_ct_key_tail(p0, p1, proto) \
+	((__u64)(__u16)(p0) | (__u64)(__u16)(p1) << 16 | (__u64)(__u8)(proto) << 32)
+#else
+#define alv_ct_key_tail(p0, p1, proto) \
+	((__u64)(__u16)(p0) << 48 | (__u64)(__u16)(p1) << 32 | (__u64)(__u8)(proto) << 24)
+#endif
+
+/*
  * The key order of two endpoints: 1 if (a, ap) sorts before (b, bp). IPv6
  * addresses compare as two native-endian 64-bit words, IPv4 ones as one
  * native-endian 32-bit word (the same order as their ::ffff:a.b.c.d form), then
  * ports: any total order does, this one is cheap (alveole.conntrack.key mirrors it).
  */
-static __always_inline int alv_ct_key_order(const union alv_addr *a, __u16 ap, const union alv_addr *b, __u16 bp)
+static __always_inline int alv_ct_words_order(__u64 a0, __u64 a1, __u16 ap, __u64 b0, __u64 b1, __u16 bp)
 {
-	__u64 a0 = (__u64)a->w[1] << 32 | a->w[0], a1 = (__u64)a->w[3] << 32 | a->w[2];
-	__u64 b0 = (__u64)b->w[1] << 32 | b->w[0], b1 = (__u64)b->w[3] << 32 | b->w[2];
-
 	if (a0 != b0)
 		return a0 < b0;
 	if (a1 != b1)
 		return a1 < b1;
 	return ap <= bp;
+}
+
+static __always_inline int alv_ct_key_order(const union alv_addr *a, __u16 ap, const union alv_addr *b, __u16 bp)
+{
+	return alv_ct_words_order(alv_addr_word64(a, 0), alv_addr_word64(a, 1), ap, alv_addr_word64(b, 0),
+				  alv_addr_word64(b, 1), bp);
 }
 
 static __always_inline int alv_ct_key4_order(__be32 a, __u16 ap, __be32 b, __u16 bp)
@@ -277,41 +303,43 @@ static __always_inline void alv_ct_tuple_from(struct alv_ct_tuple *t, __u8 famil
 					      __u16 sport, const union alv_addr *daddr, __u16 dport, __u8 proto,
 					      __u8 tcp_flags)
 {
+	alv_ct_word *k = (alv_ct_word *)&t->key; /* whole words, pads included (they are hashed) */
+	__u64 s0, s1, d0, d1;
+
 	t->family = family;
 	t->tcp_flags = tcp_flags;
 	t->proto = proto;
 	if (family == ALV_FAMILY_IPV4) {
-		struct alv_ct_key4 *k = &t->key4;
+		__u32 sa = alv_load32(&saddr->w[3]), da = alv_load32(&daddr->w[3]);
 
-		/* every byte written once, pads included (they are hashed) */
-		*(__u32 *)&k->proto = proto;
-		if (alv_ct_key4_order(saddr->w[3], sport, daddr->w[3], dport)) {
-			k->addr[0] = saddr->w[3];
-			k->addr[1] = daddr->w[3];
-			k->port[0] = sport;
-			k->port[1] = dport;
+		if (alv_ct_key4_order(sa, sport, da, dport)) {
+			k[0] = alv_join32(sa, da);
+			k[1] = alv_ct_key_tail(sport, dport, proto);
 			t->src = 0;
 		} else {
-			k->addr[0] = daddr->w[3];
-			k->addr[1] = saddr->w[3];
-			k->port[0] = dport;
-			k->port[1] = sport;
+			k[0] = alv_join32(da, sa);
+			k[1] = alv_ct_key_tail(dport, sport, proto);
 			t->src = 1;
 		}
 		return;
 	}
-	*(__u32 *)&t->key.proto = proto;
-	if (alv_ct_key_order(saddr, sport, daddr, dport)) {
-		t->key.addr[0] = *saddr;
-		t->key.addr[1] = *daddr;
-		t->key.port[0] = sport;
-		t->key.port[1] = dport;
+	s0 = alv_addr_word64(saddr, 0);
+	s1 = alv_addr_word64(saddr, 1);
+	d0 = alv_addr_word64(daddr, 0);
+	d1 = alv_addr_word64(daddr, 1);
+	if (alv_ct_words_order(s0, s1, sport, d0, d1, dport)) {
+		k[0] = s0;
+		k[1] = s1;
+		k[2] = d0;
+		k[3] = d1;
+		k[4] = alv_ct_key_tail(sport, dport, proto);
 		t->src = 0;
 	} else {
-		t->key.addr[0] = *daddr;
-		t->key.addr[1] = *saddr;
-		t->key.port[0] = dport;
-		t->key.port[1] = sport;
+		k[0] = d0;
+		k[1] = d1;
+		k[2] = s0;
+		k[3] = s1;
+		k[4] = alv_ct_key_tail(dport, sport, proto);
 		t->src = 1;
 	}
 }
@@ -421,10 +449,17 @@ static __always_inline __u64 alv_ct_timeout(__u8 state)
 
 static __always_inline int alv_ct_expired(const struct alv_ct_entry *e, __u64 now)
 {
-	__u64 last = e->last_ns, timeout = alv_ct_timeout(e->state);
+	__u64 last = e->last_ns, timeout;
 
-	/* another CPU may have stamped a later time than ours: not idle */
-	return timeout && now > last && now - last > timeout;
+	/*
+	 * Seen within this clock tick, or another CPU stamped a later time than
+	 * ours: not idle. Tested first, so a flow busier than the tick skips the
+	 * timeout lookup.
+	 */
+	if (now <= last)
+		return 0;
+	timeout = alv_ct_timeout(e->state);
+	return timeout && now - last > timeout;
 }
 
 /*

@@ -175,32 +175,36 @@ struct {
 	__type(value, struct nat_stats);
 } nat_stats SEC(".maps");
 
-/* a reverse key of either family */
+/* a reverse key of either family (8-byte aligned: written as 64-bit words) */
 struct nat_rev_key {
 	union {
 		struct nat_rev_key4 k4;
 		struct nat_rev_key6 k6;
 	};
 	__u8 family;
-};
+} __attribute__((aligned(8)));
 
+/*
+ * Whole 64-bit words from 32-bit loads, as alv_ct_tuple_from() does: the
+ * kernel hashes and compares the key right after, and a load spanning several
+ * smaller stores would stall (see alveole/conntrack.h).
+ */
 static __always_inline void nat_rk_make(struct nat_rev_key *rk, __u8 family, const union alv_addr *raddr,
 					__u16 rport, const union alv_addr *xaddr, __u16 xport, __u8 proto)
 {
+	alv_ct_word *k = (alv_ct_word *)&rk->k6; /* k4 starts there too */
+
 	rk->family = family;
 	if (family == ALV_FAMILY_IPV4) {
-		rk->k4.raddr = raddr->w[3];
-		rk->k4.xaddr = xaddr->w[3];
-		rk->k4.rport = rport;
-		rk->k4.xport = xport;
-		*(__u32 *)&rk->k4.proto = proto; /* and the pads: hashed */
+		k[0] = alv_join32(alv_load32(&raddr->w[3]), alv_load32(&xaddr->w[3]));
+		k[1] = alv_ct_key_tail(rport, xport, proto); /* and the pads: hashed */
 		return;
 	}
-	rk->k6.raddr = *raddr;
-	rk->k6.xaddr = *xaddr;
-	rk->k6.rport = rport;
-	rk->k6.xport = xport;
-	*(__u32 *)&rk->k6.proto = proto;
+	k[0] = alv_addr_word64(raddr, 0);
+	k[1] = alv_addr_word64(raddr, 1);
+	k[2] = alv_addr_word64(xaddr, 0);
+	k[3] = alv_addr_word64(xaddr, 1);
+	k[4] = alv_ct_key_tail(rport, xport, proto);
 }
 
 static __always_inline void nat_rk_ports(struct nat_rev_key *rk, __u16 rport, __u16 xport)
@@ -330,6 +334,41 @@ static __always_inline void nat_csum16(struct alv_pkt *pkt, __u32 off, __be16 ol
 }
 
 /*
+ * XDP: the address (pseudo-header, when pseudo) and port changes in one
+ * update of the L4 checksum at off, 32-bit words summed in 64 bits, one fold
+ * (the same result as alv_l4_csum_update128/32 then _16, at half the work:
+ * a fold gives the one representative in [1, 0xffff] of a nonzero sum).
+ */
+static __always_inline void nat_xdp_l4_csum(struct alv_pkt *pkt, __u32 off, int pseudo, int v4, __be32 old4,
+					    const union alv_addr *old6, const union alv_addr *new, __be16 oldp,
+					    __be16 newp, int udp)
+{
+	__sum16 *c = alv_ptr(pkt, off, sizeof(*c));
+	__u64 sum;
+	__u16 res;
+	int i;
+
+	if (!c || (udp && !*c))
+		return;
+	sum = (__u16)~*c + (__u16)~oldp + (__u16)newp;
+	if (pseudo) {
+		if (v4) {
+			sum += (__u32)~old4 + (__u64)new->w[3];
+		} else {
+#pragma unroll
+			for (i = 0; i < 4; i++)
+				sum += (__u32)~old6->w[i] + (__u64)new->w[i];
+		}
+	}
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	res = ~alv_csum_fold(sum);
+	if (udp && !res)
+		res = 0xffff; /* a computed zero is sent as all ones */
+	*c = res;
+}
+
+/*
  * Rewrite the packet's source (dst = 0) or destination (dst = 1) endpoint:
  * address (and the IPv4 header checksum), then with with_l4 the port (ICMP
  * echo: the identifier), then the L4 checksum. Direct writes first: in TC the
@@ -386,6 +425,10 @@ static __always_inline void nat_rewrite(struct alv_pkt *pkt, const struct alv_pa
 	}
 	if (!csum_off)
 		return;
+	if (pkt->hook == ALV_HOOK_XDP) {
+		nat_xdp_l4_csum(pkt, csum_off, pseudo, v4, old4, &old6, &new, oldp, newp, udp);
+		return;
+	}
 	if (pseudo)
 		nat_csum_addr(pkt, csum_off, v4, old4, &old6, &new, udp);
 	nat_csum16(pkt, csum_off, oldp, newp, udp);

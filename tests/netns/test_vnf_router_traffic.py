@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from pyroute2.ethtool import Ethtool
 
 from alveole import lab
 from alveole.bpf import Link
@@ -79,6 +78,7 @@ def _topology(name: str) -> lab.Topology:
                             "ifname": "eth0",
                             "mac": CLIENT_MAC,
                             "addresses": ["198.18.1.1/24", "2001:db8:1::1/64"],
+                            "tx_checksum": False,  # complete checksums through XDP redirects
                         },
                         {
                             "host": "router",
@@ -101,6 +101,7 @@ def _topology(name: str) -> lab.Topology:
                             "ifname": "eth0",
                             "mac": SERVER_MAC,
                             "addresses": ["198.18.2.1/24", "2001:db8:2::1/64"],
+                            "tx_checksum": False,
                         },
                     ]
                 },
@@ -116,31 +117,11 @@ def crs() -> Iterator[Crs]:
     topo = _topology(f"rt{os.getpid() % 100000}-{secrets.token_hex(2)}")
     lab.up(topo)
     try:
-        for host in ("client", "server"):
-            _full_checksums(topo.netns(host), "alveth0")
         yield Crs(
             topo.netns("client"), topo.netns("router"), topo.netns("server"), ("alvc0", "alvs0"), "alveth0"
         )
     finally:
         lab.down(topo.name)
-
-
-def _full_checksums(ns: str, iface: str) -> None:
-    """No TX checksum offload on a sending veth: its UDP/TCP packets carry complete checksums.
-
-    With offload, a veth hands over CHECKSUM_PARTIAL skbs whose checksum bytes hold only
-    the pseudo-header sum; the skb says so, but XDP sees bytes, and a frame XDP redirects
-    reaches the next stack without that note (UdpInCsumErrors). Frames from a wire are
-    always complete: this is the test bed's doing, not the router's.
-    """
-    with ns_mod.enter(ns):
-        tool = Ethtool()
-        try:
-            features = tool.get_features(iface)
-            features.features["tx-checksum-ip-generic"].enable = False
-            tool.set_features(iface, features)
-        finally:
-            tool.close()
 
 
 @contextlib.contextmanager

@@ -13,12 +13,13 @@ import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..bpf import Program
 from ..vnf.csum import checksum
 from ..vnf.instance import VnfInstance
 from ..vnf.spec import CostCase, CostRow
 from .probe import SPEC
 
-__all__ = ["FILL", "FRAMES", "cost_rows"]
+__all__ = ["FILL", "FRAMES", "cost_rows", "open_udp_flows"]
 
 FILL = 100_000
 FRAMES = 1024
@@ -33,17 +34,23 @@ def _udp4(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
     return _MACS + b"\x08\x00" + bytes(ip) + udp
 
 
+def open_udp_flows(program: Program, fill: int = FILL, frames: int = FRAMES) -> list[bytes]:
+    """Open ``fill`` UDP/IPv4 flows (198.18.0.1 to port 53 of as many servers) through ``program``;
+    return ``frames`` of the servers' replies, spread over the table: established packets."""
+    client = (_BASE + 1).to_bytes(4, "big")
+    replies = []
+    for i in range(fill):
+        server = (_BASE + (1 << 16) + i).to_bytes(4, "big")
+        program.run(_udp4(client, 1024 + i % 60000, server, 53))
+        if i % (fill // frames) == 0 and len(replies) < frames:
+            replies.append(_udp4(server, 53, client, 1024 + i % 60000))
+    return replies
+
+
 @contextmanager
 def _established() -> Iterator[CostCase]:
     with VnfInstance.load(SPEC, "xdp", {"table_size": 1 << 17}) as inst:
-        client = (_BASE + 1).to_bytes(4, "big")
-        frames = []
-        for i in range(FILL):
-            server = (_BASE + (1 << 16) + i).to_bytes(4, "big")
-            inst.program.run(_udp4(client, 1024 + i % 60000, server, 53))
-            if i % (FILL // FRAMES) == 0 and len(frames) < FRAMES:
-                frames.append(_udp4(server, 53, client, 1024 + i % 60000))
-        yield CostCase(inst.program, frames, "xdp")
+        yield CostCase(inst.program, open_udp_flows(inst.program), "xdp")
 
 
 def cost_rows() -> list[CostRow]:

@@ -260,6 +260,49 @@ static __always_inline __u32 lb_flow_hash(const struct lb_flow_key *k)
 
 /* --- addresses ------------------------------------------------------------------------------ */
 
+/*
+ * Keys and headers are built in registers and written as whole words: a
+ * field-by-field build (16/8-bit stores) that the kernel then hashes and
+ * compares in 32/64-bit words stalls on store-to-load forwarding (several ns
+ * a key). Addresses are read as 32-bit words: map values start 8-byte
+ * aligned and every address in them sits at a multiple of 4 bytes.
+ */
+typedef __u32 __attribute__((may_alias)) lb_u32;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* the 64-bit word of two 16-bit ports and a protocol (pads zero), in key order */
+#define lb_key_tail(p0, p1, proto) \
+	((__u64)(__u16)(p0) | (__u64)(__u16)(p1) << 16 | (__u64)(__u8)(proto) << 32)
+/* the 32-bit word of two 16-bit values, lo at the lower address */
+#define lb_join16(lo, hi) ((__u32)(__u16)(lo) | (__u32)(__u16)(hi) << 16)
+#else
+#define lb_key_tail(p0, p1, proto) \
+	((__u64)(__u16)(p0) << 48 | (__u64)(__u16)(p1) << 32 | (__u64)(__u8)(proto) << 24)
+#define lb_join16(lo, hi) ((__u32)(__u16)(lo) << 16 | (__u32)(__u16)(hi))
+#endif
+
+/* the flow key and the translation key as 64-bit words (8-byte aligned on the stack) */
+union lb_flow_key_words {
+	struct lb_flow_key k;
+	__u64 w[sizeof(struct lb_flow_key) / 8];
+};
+
+union lb_nat_key_words {
+	struct lb_nat_key k;
+	__u64 w[sizeof(struct lb_nat_key) / 8];
+};
+
+_Static_assert(sizeof(struct lb_flow_key) == 40 && __builtin_offsetof(struct lb_flow_key, cport) == 32,
+	       "lb_flow_key: two addresses, then the lb_key_tail word");
+_Static_assert(sizeof(struct lb_nat_key) == 24 && __builtin_offsetof(struct lb_nat_key, bport) == 16,
+	       "lb_nat_key: an address, then the lb_key_tail word");
+
+/* word i (0-3) of a 16-byte address in a map value or on the stack */
+static __always_inline __u32 lb_w(const __u8 *a, int i)
+{
+	return ((const lb_u32 *)a)[i];
+}
+
 static __always_inline int lb_is_zero(const __u8 *a)
 {
 	const __u32 *w = (const __u32 *)a;
@@ -374,15 +417,23 @@ static __always_inline __u16 lb_snat_port(const struct lb_flow_key *fk, const st
  * every 16-bit word that changes, applied once per checksum (RFC 1624 eqn. 3).
  * The same bytes as one alv_csum_update*() per field (alveole/csum.h): ones'
  * complement addition is associative, and both keep a non-zero sum non-zero.
+ * Summed as whole 32-bit words in a 64-bit accumulator (2^16 = 1 modulo
+ * 0xffff, so a word counts as its two halves) and folded once: two
+ * instructions a word instead of seven, and no spills (IPv6 has 16 words).
  */
-static __always_inline __u32 lb_delta32(__u32 old, __u32 new)
+static __always_inline __u64 lb_delta32(__u32 old, __u32 new)
 {
-	return (~old & 0xffff) + (~old >> 16) + (new & 0xffff) + (new >> 16);
+	return (__u64)(__u32)~old + new;
 }
 
-static __always_inline __sum16 lb_csum_apply(__sum16 csum, __u32 delta)
+static __always_inline __sum16 lb_csum_apply(__sum16 csum, __u64 delta)
 {
-	return (__sum16)~alv_csum_fold((__u16)~csum + delta);
+	__u64 sum = (__u16)~csum + delta;
+
+	/* two rounds bring any 64-bit sum below 2^32 */
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	return (__sum16)~alv_csum_fold((__u32)sum);
 }
 
 /* addresses and ports of a TCP/UDP packet, checksums patched (NAT both ways) */
@@ -390,7 +441,8 @@ static __always_inline int lb_rewrite(struct alv_pkt *pkt, const struct alv_pars
 				      __u16 sport, const __u8 *daddr, __u16 dport)
 {
 	int udp = h->l4_proto == IPPROTO_UDP;
-	__u32 l4_delta = 0, ip_delta = 0, i;
+	__u64 l4_delta, ip_delta;
+	__u32 newports, i;
 	__be16 *ports;
 	__sum16 *csum;
 
@@ -398,17 +450,15 @@ static __always_inline int lb_rewrite(struct alv_pkt *pkt, const struct alv_pars
 	csum = alv_ptr(pkt, h->l4_off + (udp ? 6 : 16), 2);
 	if (!ports || !csum)
 		return -1;
-	l4_delta = lb_delta32(*(__u32 *)ports, bpf_htons(sport) | (__u32)bpf_htons(dport) << 16);
-	ports[0] = bpf_htons(sport);
-	ports[1] = bpf_htons(dport);
+	newports = lb_join16(bpf_htons(sport), bpf_htons(dport));
+	l4_delta = lb_delta32(*(lb_u32 *)ports, newports);
+	*(lb_u32 *)ports = newports;
 	if (h->family == ALV_FAMILY_IPV4) {
 		struct iphdr *ip = alv_ptr(pkt, h->l3_off, sizeof(*ip));
-		__be32 s, d;
+		__be32 s = lb_w(saddr, 3), d = lb_w(daddr, 3);
 
 		if (!ip)
 			return -1;
-		__builtin_memcpy(&s, saddr + 12, 4);
-		__builtin_memcpy(&d, daddr + 12, 4);
 		ip_delta = lb_delta32(ip->saddr, s) + lb_delta32(ip->daddr, d);
 		ip->saddr = s;
 		ip->daddr = d;
@@ -416,18 +466,19 @@ static __always_inline int lb_rewrite(struct alv_pkt *pkt, const struct alv_pars
 		l4_delta += ip_delta;
 	} else {
 		struct ipv6hdr *ip6 = alv_ptr(pkt, h->l3_off, sizeof(*ip6));
-		__u32 *w;
+		lb_u32 *w;
 
 		if (!ip6)
 			return -1;
-		w = (__u32 *)&ip6->saddr;
+		w = (lb_u32 *)&ip6->saddr;
 #pragma unroll
 		for (i = 0; i < 4; i++) {
-			l4_delta += lb_delta32(w[i], ((const __u32 *)saddr)[i]);
-			l4_delta += lb_delta32(w[i + 4], ((const __u32 *)daddr)[i]);
+			__u32 sw = lb_w(saddr, i), dw = lb_w(daddr, i);
+
+			l4_delta += lb_delta32(w[i], sw) + lb_delta32(w[i + 4], dw);
+			w[i] = sw;
+			w[i + 4] = dw;
 		}
-		__builtin_memcpy(&ip6->saddr, saddr, 16);
-		__builtin_memcpy(&ip6->daddr, daddr, 16);
 	}
 	/* UDP: a zero checksum means none (IPv4) and stays; a computed zero is sent as 0xffff */
 	if (udp && !*csum)
@@ -438,11 +489,19 @@ static __always_inline int lb_rewrite(struct alv_pkt *pkt, const struct alv_pars
 	return 0;
 }
 
+/* the ones' complement sum of a 32-bit word's two halves */
+static __always_inline __u32 lb_sum32(__u32 x)
+{
+	return (x & 0xffff) + (x >> 16);
+}
+
 /*
  * DSR: wrap the IP packet in an outer header from src to the backend. The
  * Ethernet header and its VLAN tags move to the new front; the innermost
  * ethertype becomes the outer header's. Ethernet padding stays behind the
- * inner packet (the outer length does not count it).
+ * inner packet (the outer length does not count it). Both headers are read
+ * and built in registers and written as 32/64-bit words: the IPv4 checksum
+ * is summed from those registers, never read back from the packet.
  */
 static __always_inline int lb_encap(struct alv_pkt *pkt, const struct alv_parsed *h, const __u8 *daddr,
 				    const __u8 *src)
@@ -451,58 +510,71 @@ static __always_inline int lb_encap(struct alv_pkt *pkt, const struct alv_parsed
 	int outer4 = lb_is_v4(daddr), inner4 = h->family == ALV_FAMILY_IPV4;
 	__u8 proto = inner4 ? IPPROTO_IPIP : IPPROTO_IPV6;
 	__be16 ethertype = bpf_htons(outer4 ? ETH_P_IP : ETH_P_IPV6);
-	__u8 l2buf[22];
-	__u8 *p;
+	__u32 tag0, tag1, macs2;
+	__u64 macs;
+	__u8 *p, *old;
 
 	if (inner_len > 0xffff - 40 || l2 != 14 + 4 * depth || depth > 2)
 		return -1;
-	p = alv_ptr(pkt, 0, 22);
-	if (!p)
-		return -1;
-	__builtin_memcpy(l2buf, p, 22);
-	if (depth == 0)
-		__builtin_memcpy(&l2buf[12], &ethertype, 2);
-	else if (depth == 1)
-		__builtin_memcpy(&l2buf[16], &ethertype, 2);
-	else
-		__builtin_memcpy(&l2buf[20], &ethertype, 2);
 	if (bpf_xdp_adjust_head(pkt->ctx, outer4 ? -20 : -40))
 		return -1;
 	alv_pkt_reload(pkt);
-	p = alv_ptr(pkt, 0, 22);
+	/* the old L2 header (22 bytes: MACs and up to two tags), now 20 or 40 bytes in */
+	if (outer4) {
+		p = alv_ptr(pkt, 0, 20 + 22);
+		old = p + 20;
+	} else {
+		p = alv_ptr(pkt, 0, 40 + 22);
+		old = p + 40;
+	}
 	if (!p)
 		return -1;
-	__builtin_memcpy(p, l2buf, 14);
-	if (depth >= 1)
-		__builtin_memcpy(p + 14, &l2buf[14], 4);
-	if (depth >= 2)
-		__builtin_memcpy(p + 18, &l2buf[18], 4);
+	macs = *(__u64 *)old;
+	macs2 = *(lb_u32 *)(old + 8);
+	tag0 = *(lb_u32 *)(old + 12);
+	tag1 = *(lb_u32 *)(old + 16);
+	*(__u64 *)p = macs;
+	*(lb_u32 *)(p + 8) = macs2;
+	if (depth == 0) {
+		*(__be16 *)(p + 12) = ethertype;
+	} else if (depth == 1) {
+		*(lb_u32 *)(p + 12) = tag0;
+		*(__be16 *)(p + 16) = ethertype;
+	} else {
+		*(lb_u32 *)(p + 12) = tag0;
+		*(lb_u32 *)(p + 16) = tag1;
+		*(__be16 *)(p + 20) = ethertype;
+	}
 	if (outer4) {
-		struct iphdr *ip = alv_ptr(pkt, l2, sizeof(*ip));
+		lb_u32 *ip = alv_ptr(pkt, l2, sizeof(struct iphdr));
+		__u32 w0, w1, w2, s = lb_w(src, 3), d = lb_w(daddr, 3), sum;
 
 		if (!ip)
 			return -1;
-		*(__u16 *)ip = bpf_htons(0x4500 | h->tos);
-		ip->tot_len = bpf_htons(inner_len + sizeof(*ip));
-		ip->id = 0;
-		ip->frag_off = bpf_htons(LB_IP_DF);
-		ip->ttl = LB_TUNNEL_TTL;
-		ip->protocol = proto;
-		ip->check = 0;
-		__builtin_memcpy(&ip->saddr, src + 12, 4);
-		__builtin_memcpy(&ip->daddr, daddr + 12, 4);
-		ip->check = alv_ipv4_csum20(ip);
+		/* version/IHL, TOS, total length | id 0, DF | TTL, protocol, checksum 0 */
+		w0 = bpf_htonl(0x45000000 | (__u32)h->tos << 16 | (inner_len + 20));
+		w1 = bpf_htonl(LB_IP_DF);
+		w2 = bpf_htonl((__u32)LB_TUNNEL_TTL << 24 | (__u32)proto << 16);
+		sum = lb_sum32(w0) + lb_sum32(w1) + lb_sum32(w2) + lb_sum32(s) + lb_sum32(d);
+		ip[0] = w0;
+		ip[1] = w1;
+		ip[2] = w2;
+		ip[3] = s;
+		ip[4] = d;
+		((struct iphdr *)ip)->check = (__sum16)~alv_csum_fold(sum);
 	} else {
-		struct ipv6hdr *ip6 = alv_ptr(pkt, l2, sizeof(*ip6));
+		lb_u32 *ip6 = alv_ptr(pkt, l2, sizeof(struct ipv6hdr));
+		int i;
 
 		if (!ip6)
 			return -1;
-		*(__be32 *)ip6 = bpf_htonl(0x60000000 | (__u32)h->tos << 20);
-		ip6->payload_len = bpf_htons(inner_len);
-		ip6->nexthdr = proto;
-		ip6->hop_limit = LB_TUNNEL_TTL;
-		__builtin_memcpy(&ip6->saddr, src, 16);
-		__builtin_memcpy(&ip6->daddr, daddr, 16);
+		ip6[0] = bpf_htonl(0x60000000 | (__u32)h->tos << 20);
+		ip6[1] = bpf_htonl(inner_len << 16 | (__u32)proto << 8 | LB_TUNNEL_TTL);
+#pragma unroll
+		for (i = 0; i < 4; i++) {
+			ip6[2 + i] = lb_w(src, i);
+			ip6[6 + i] = lb_w(daddr, i);
+		}
 	}
 	return 0;
 }
@@ -658,11 +730,12 @@ static __always_inline enum alv_verdict lb_reply(struct alv_pkt *pkt, const stru
  */
 static __always_inline enum alv_verdict lb(struct alv_pkt *pkt)
 {
-	struct lb_flow_key fk = {};
+	union lb_flow_key_words fk;
 	struct lb_settings *s;
 	struct lb_backend *b;
 	struct alv_parsed h;
 	struct lb_flow *f;
+	__u64 s0, s1;
 	__u32 zero = 0;
 
 	if (alv_parse(pkt, &h) != ALV_PARSE_OK)
@@ -675,31 +748,33 @@ static __always_inline enum alv_verdict lb(struct alv_pkt *pkt)
 	if (!s)
 		return lb_verdict(pkt, LB_OTHER, ALV_CONTINUE);
 
+	/* the parser wrote the addresses as 32-bit words: read them so (alv_addr_word64) */
+	s0 = alv_addr_word64(&h.saddr, 0);
+	s1 = alv_addr_word64(&h.saddr, 1);
 	if (lb_same16(h.daddr.b, h.family == ALV_FAMILY_IPV4 ? s->snat4 : s->snat6)) {
-		struct lb_nat_key nk = {};
+		union lb_nat_key_words nk;
 		struct lb_nat *n;
 
-		__builtin_memcpy(nk.backend, h.saddr.b, 16);
-		nk.bport = h.sport;
-		nk.snat_port = h.dport;
-		nk.proto = h.l4_proto;
+		nk.w[0] = s0;
+		nk.w[1] = s1;
+		nk.w[2] = lb_key_tail(h.sport, h.dport, h.l4_proto); /* bport, snat_port, proto */
 		n = bpf_map_lookup_elem(&lb_nat, &nk);
 		if (n)
 			return lb_reply(pkt, &h, n);
 	}
 
-	__builtin_memcpy(fk.client, h.saddr.b, 16);
-	__builtin_memcpy(fk.vip, h.daddr.b, 16);
-	fk.cport = h.sport;
-	fk.vport = h.dport;
-	fk.proto = h.l4_proto;
+	fk.w[0] = s0;
+	fk.w[1] = s1;
+	fk.w[2] = alv_addr_word64(&h.daddr, 0);
+	fk.w[3] = alv_addr_word64(&h.daddr, 1);
+	fk.w[4] = lb_key_tail(h.sport, h.dport, h.l4_proto); /* cport, vport, proto */
 	f = bpf_map_lookup_elem(&lb_flows, &fk);
 	if (f) {
 		b = bpf_map_lookup_elem(&lb_backends, &f->backend);
 		if (b && b->vip_tag == f->vip_tag)
 			return lb_forward(pkt, &h, s, b, f->snat_port, f->flags, LB_ESTABLISHED);
 	}
-	return lb_new_flow(pkt, &h, s, &fk, f != NULL);
+	return lb_new_flow(pkt, &h, s, &fk.k, f != NULL);
 }
 
 ALV_VNF_XDP(lb_xdp, lb)

@@ -32,7 +32,18 @@ def test_demo_runs_and_leaves_nothing(tmp_path: Path) -> None:
         assert fig["update_server_frames"] >= fig["update_sent"]  # forwarded by the XDP router
         assert fig["guard_drops"]["blocklist"] >= 20_000 and fig["guard_drops"]["syn-flood"] > 10_000
         assert fig["http_blocked"] == 3 and fig["http_restored"] == 3  # the live rule change took effect
-        for step in ("lab", "deploy", "traffic", "attacks", "live rule change", "live update", "teardown"):
+        assert fig["metrics_series"] >= 4  # every hop has non-zero counters on /metrics
+        steps = (
+            "lab",
+            "deploy",
+            "traffic",
+            "attacks",
+            "live rule change",
+            "live update",
+            "metrics",
+            "teardown",
+        )
+        for step in steps:
             assert step in out
         assert "left behind: 0 namespaces, no pins" in out
         assert not [h for h in ("client", "node", "server") if netns.exists(f"alv-demo-{h}")]

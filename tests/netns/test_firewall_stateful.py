@@ -31,6 +31,8 @@ from alveole.system import netns as ns_mod
 from alveole.vnf.firewall import default_hits, other_counts, rule_hits
 from alveole.vnf.firewall.config import FirewallConfig
 
+from .trio import client_node_server
+
 CLIENT4, FW_IN4, FW_OUT4, SERVER4 = "198.18.1.2", "198.18.1.1", "198.19.0.1", "198.19.0.2"
 CLIENT6, FW_IN6, FW_OUT6, SERVER6 = "2001:db8:1::2", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:2::2"
 PORT, OTHER_PORT = 8000, 9000
@@ -62,30 +64,14 @@ class FwLab:
 
 
 def _topology(name: str) -> lab.Topology:
-    return lab.Topology.model_validate(
-        {
-            "name": name,
-            "description": "stateful firewall test: client - fw - server",
-            "hosts": {
-                "client": {"routes": [{"to": "default", "via": FW_IN4}, {"to": "default", "via": FW_IN6}]},
-                "fw": {"forwarding": True},
-                "server": {"routes": [{"to": "default", "via": FW_OUT4}, {"to": "default", "via": FW_OUT6}]},
-            },
-            "links": [
-                {
-                    "ends": [
-                        {"host": "client", "ifname": "eth0", "addresses": [f"{CLIENT4}/24", f"{CLIENT6}/64"]},
-                        {"host": "fw", "ifname": "in0", "addresses": [f"{FW_IN4}/24", f"{FW_IN6}/64"]},
-                    ]
-                },
-                {
-                    "ends": [
-                        {"host": "fw", "ifname": "out0", "addresses": [f"{FW_OUT4}/24", f"{FW_OUT6}/64"]},
-                        {"host": "server", "ifname": "eth0", "addresses": [f"{SERVER4}/24", f"{SERVER6}/64"]},
-                    ]
-                },
-            ],
-        }
+    return client_node_server(
+        name,
+        "stateful firewall test: client - fw - server",
+        "fw",
+        client=(CLIENT4, CLIENT6),
+        node_in=(FW_IN4, FW_IN6),
+        node_out=(FW_OUT4, FW_OUT6),
+        server=(SERVER4, SERVER6),
     )
 
 

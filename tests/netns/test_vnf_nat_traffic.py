@@ -32,6 +32,8 @@ from alveole.conntrack import State
 from alveole.system import netns as ns_mod
 from alveole.vnf.nat import NatGateway
 
+from .trio import client_node_server
+
 CLIENT4, NAT_IN4, NAT4, SERVER4 = "198.18.1.2", "198.18.1.1", "198.19.0.1", "198.19.0.2"
 CLIENT6, NAT_IN6, NAT6, SERVER6 = "2001:db8:1::2", "2001:db8:1::1", "2001:db8:ffff::1", "2001:db8:ffff::2"
 PAGE = b"<html>alveole NAT test page</html>\n"
@@ -48,30 +50,15 @@ class NatLab:
 
 
 def _topology(name: str) -> lab.Topology:
-    return lab.Topology.model_validate(
-        {
-            "name": name,
-            "description": "NAT test: client - nat - server",
-            "hosts": {
-                "client": {"routes": [{"to": "default", "via": NAT_IN4}, {"to": "default", "via": NAT_IN6}]},
-                "nat": {"forwarding": True},
-                "server": {},  # no route to the inside on purpose
-            },
-            "links": [
-                {
-                    "ends": [
-                        {"host": "client", "ifname": "eth0", "addresses": [f"{CLIENT4}/24", f"{CLIENT6}/64"]},
-                        {"host": "nat", "ifname": "in0", "addresses": [f"{NAT_IN4}/24", f"{NAT_IN6}/64"]},
-                    ]
-                },
-                {
-                    "ends": [
-                        {"host": "nat", "ifname": "out0", "addresses": [f"{NAT4}/24", f"{NAT6}/64"]},
-                        {"host": "server", "ifname": "eth0", "addresses": [f"{SERVER4}/24", f"{SERVER6}/64"]},
-                    ]
-                },
-            ],
-        }
+    return client_node_server(
+        name,
+        "NAT test: client - nat - server",
+        "nat",
+        client=(CLIENT4, CLIENT6),
+        node_in=(NAT_IN4, NAT_IN6),
+        node_out=(NAT4, NAT6),
+        server=(SERVER4, SERVER6),
+        server_routes=False,  # no route to the inside on purpose
     )
 
 

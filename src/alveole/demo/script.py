@@ -29,7 +29,7 @@ from ..mano.reports import ChainReport
 from ..system import mounts, netns
 from ..trafficgen import Receiver, tcp_syn, udp
 from ..vnf.firewall.config import FirewallConfig
-from . import traffic, views
+from . import metrics, traffic, views
 
 __all__ = ["DEMO_DIR", "DemoResult", "run", "teardown"]
 
@@ -150,7 +150,8 @@ def run(
             _attacks(out, lcm, client, cid)
             _rule_change(out, lcm, client, cid)
             _live_update(out, lcm, client, cid, rate, update_seconds, arrivals)
-            with out.step("7. who talked", "The flow monitor's table, summed in Python: the top talkers."):
+            _metrics(out, topo.netns("node"))
+            with out.step("8. who talked", "The flow monitor's table, summed in Python: the top talkers."):
                 for table in views.talkers_tables(views.flows(cid, "mon")):
                     console.print(table)
     finally:
@@ -161,7 +162,7 @@ def run(
                 f"ALVEOLE_MANO_DB={_db()} alveole ns show {NS_NAME}; remove it all: alveole demo --down"
             )
         else:
-            with out.step("8. teardown", "Terminate the network service, remove the lab."):
+            with out.step("9. teardown", "Terminate the network service, remove the lab."):
                 teardown(out.say)
                 left = [h for h in topo.hosts if netns.exists(topo.netns(h))]
                 out.say(
@@ -325,3 +326,21 @@ def _live_update(
             update_lost=sent - counted,
             update_server_frames=arrived,
         )
+
+
+def _metrics(out: _Narrator, node: str) -> None:
+    with out.step(
+        "7. metrics",
+        "What `alveole serve` exposes to Prometheus: the same counters, read from the maps at "
+        "scrape time. The API runs on the node (its own loopback) and is scraped there.",
+    ):
+        with metrics.api_server(node, _lcm) as port:
+            text = metrics.scrape(node, port)
+        lines = [
+            line
+            for line in text.splitlines()
+            if line.startswith("alveole_vnf_packets_total{") and not line.endswith(" 0.0")
+        ]
+        for line in lines:
+            out.console.print(f"  {line}", highlight=False, soft_wrap=True)  # one series a line
+        out.result.figures["metrics_series"] = len(lines)

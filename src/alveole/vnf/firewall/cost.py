@@ -14,11 +14,10 @@ one lookup, expiry check, update, the ``established`` counter) without the rules
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..csum import checksum
+from ...conntrack.cost import open_udp_flows
 from ..instance import VnfInstance
 from ..spec import CostCase, CostRow
 from .config import FirewallConfig
@@ -29,8 +28,6 @@ __all__ = ["FRAMES", "SIZES", "STATEFUL_FILL", "cost_rows", "random_config"]
 FRAMES = 1024
 SIZES = {"100": 100, "1k": 1_000, "10k": 10_000, "100k": 100_000}
 STATEFUL_FILL = 100_000
-_MACS = bytes.fromhex("020000000002020000000001")
-_BASE = int(ipaddress.IPv4Address("198.18.0.0"))
 
 
 def random_config(n: int, seed: int = 1, *, ipv6: float = 0.0) -> FirewallConfig:
@@ -45,16 +42,8 @@ def _classify(n: int, family: int = 4) -> Iterator[CostCase]:
         yield CostCase(inst.program, frames, "xdp")
 
 
-def _udp4(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
-    ip = bytearray(b"\x45\x00\x00\x26\x00\x01\x00\x00\x40\x11\x00\x00" + src + dst)
-    ip[10:12] = checksum(bytes(ip)).to_bytes(2, "big")
-    udp = sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + b"\x00\x12\x00\x00" + b"x" * 10
-    return _MACS + b"\x08\x00" + bytes(ip) + udp
-
-
 @contextmanager
 def _established() -> Iterator[CostCase]:
-    client = (_BASE + 1).to_bytes(4, "big")
     cfg = FirewallConfig(
         rules=[{"src": "198.18.0.1/32", "proto": "udp", "dport": 53, "action": "accept"}],  # type: ignore[list-item]
         default="drop",
@@ -62,13 +51,8 @@ def _established() -> Iterator[CostCase]:
         conntrack_size=1 << 17,
     )
     with VnfInstance.load("firewall", "xdp", cfg) as inst:
-        replies = []
-        for i in range(STATEFUL_FILL):  # open every flow through the program (the rule accepts)
-            server = (_BASE + (1 << 16) + i).to_bytes(4, "big")
-            inst.program.run(_udp4(client, 1024 + i % 60000, server, 53))
-            if i % (STATEFUL_FILL // FRAMES) == 0 and len(replies) < FRAMES:
-                replies.append(_udp4(server, 53, client, 1024 + i % 60000))
-        yield CostCase(inst.program, replies, "xdp")
+        # open every flow through the program (the rule accepts), then cycle the replies
+        yield CostCase(inst.program, open_udp_flows(inst.program, STATEFUL_FILL, FRAMES), "xdp")
 
 
 def cost_rows() -> list[CostRow]:

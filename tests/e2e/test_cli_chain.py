@@ -54,3 +54,25 @@ def test_chain_verbs(veth, roots) -> None:
     alveole("chain", "delete", dev, "--netns", ns)
     assert json.loads(alveole("chain", "list", "--json").stdout) == []
     assert not any(Path(os.environ["ALVEOLE_BPFFS_ROOT"]).rglob("prog"))
+
+
+def test_chain_flows_shows_a_flow_monitors_talkers(veth, roots) -> None:
+    from alveole.trafficgen import Generator, udp
+
+    ns, dev, peer = veth
+    alveole("chain", "create", dev, "--netns", ns, "flowmon:mon", NOOP + ":other", "--end", "drop")
+    try:
+        frame = udp(src="198.18.0.7", dst="198.19.0.1", sport=2000, dport=53)
+        with Generator(peer, frame, netns=ns, flows=4) as g:
+            assert g.send(400).sent == 400
+        out = alveole("chain", "flows", dev, "mon", "--netns", ns, "--by", "packets", "--json").stdout
+        data = json.loads(out)
+        assert data["flows"] == 4
+        assert [(t["value"], t["packets"], t["flows"]) for t in data["talkers"]] == [("198.18.0.7", 400, 4)]
+        assert sorted(f["key"]["sport"] for f in data["top"]) == [2000, 2001, 2002, 2003]
+        text = alveole("chain", "flows", dev, "mon", "--netns", ns).stdout
+        assert "top talkers (4 flows" in text and "198.18.0.7" in text
+        wrong = alveole("chain", "flows", dev, "other", "--netns", ns, check=False)
+        assert wrong.returncode != 0 and "not a flow monitor" in wrong.stderr
+    finally:
+        alveole("chain", "delete", dev, "--netns", ns, check=False)

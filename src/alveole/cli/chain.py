@@ -132,6 +132,41 @@ def show(interface: str, hook: str = HookOpt, netns: str | None = NetnsOpt, json
 
 @app.command()
 @command
+def flows(
+    interface: str,
+    name: str = typer.Argument(..., help="the chain member: a flow monitor"),
+    hook: str = HookOpt,
+    netns: str | None = NetnsOpt,
+    top: int = typer.Option(10, "--top", "-n", help="rows per table"),
+    by: str = typer.Option("bytes", help="bytes or packets"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Top talkers and top flows of a flow monitor in a chain (read from its maps now)."""
+    from ..vnf.flowmon.flows import read_flows, top_flows, top_talkers
+    from .views import talkers_tables
+
+    if by not in ("bytes", "packets"):
+        raise typer.BadParameter("--by: bytes or packets")
+    with _datapath() as dp:
+        m = dp.get(_cid(interface, hook, netns)).member(name)
+        if "flowmon_flows4" not in m.maps:
+            raise typer.BadParameter(f"member {name!r} is not a flow monitor (it is {m.spec.vnf!r})")
+        all_flows = read_flows(m)  # type: ignore[arg-type]
+    if json_out:
+        print_json(
+            {
+                "flows": len(all_flows),
+                "talkers": [dataclasses.asdict(t) for t in top_talkers(all_flows, top, by=by)],  # type: ignore[arg-type]
+                "top": [dataclasses.asdict(f) for f in top_flows(all_flows, top, by=by)],  # type: ignore[arg-type]
+            }
+        )
+        return
+    for table in talkers_tables(all_flows, top, by=by):  # type: ignore[arg-type]
+        console.print(table)
+
+
+@app.command()
+@command
 def create(
     interface: str,
     vnfs: list[str] = typer.Argument(

@@ -4,17 +4,18 @@ firewall rule hits, DDoS drops. Everything comes from the chain's pinned maps.""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from rich.table import Table
 
 from ..bpf import Map
+from ..cli.views import talkers_tables
 from ..datapath import ChainId, ChainPaths
 from ..mano.reports import ChainReport
 from ..vnf.ddos.state import Reason
 from ..vnf.firewall.config import FirewallConfig
 from ..vnf.firewall.tables import default_hits, rule_hits
-from ..vnf.flowmon.flows import Flow, read_flows, top_flows, top_talkers
+from ..vnf.flowmon.flows import Flow, read_flows
 
 __all__ = [
     "MemberMaps",
@@ -76,22 +77,6 @@ def hop_table(report: ChainReport, before: ChainReport | None = None) -> Table:
 
         t.add_row(m["vnfProfileId"], m["vnf"], m["version"], str(m["progId"]), *map(delta, _COLUMNS))
     return t
-
-
-def talkers_tables(all_flows: Iterable[Flow], n: int = 5) -> list[Table]:
-    """Top sources (flows summed) and top flows, by packets."""
-    fl = list(all_flows)
-    t = Table(title=f"top talkers ({len(fl)} flows in the flow monitor)", title_justify="left")
-    for col in ("source", "flows", "packets", "bytes"):
-        t.add_column(col, justify="left" if col == "source" else "right")
-    for talker in top_talkers(fl, n, by="packets"):
-        t.add_row(str(talker.value), f"{talker.flows:,}", f"{talker.packets:,}", f"{talker.bytes:,}")
-    t2 = Table(title="top flows", title_justify="left")
-    for col in ("flow", "packets", "bytes"):
-        t2.add_column(col, justify="left" if col == "flow" else "right", no_wrap=col == "flow")
-    for f in top_flows(fl, n, by="packets"):
-        t2.add_row(str(f.key), f"{f.packets:,}", f"{f.bytes:,}")
-    return [t, t2]
 
 
 def rules_table(cid: ChainId, instance: str, cfg: FirewallConfig) -> Table:

@@ -19,8 +19,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import progs
 from ..bpf import BpfObject, Link, XdpAction
@@ -31,13 +30,16 @@ from ..toolchain import open_source
 from . import policy as pol
 from .bed import Bed
 
+if TYPE_CHECKING:
+    from ..vnf.instance import VnfInstance
+
 __all__ = [
     "BenchError",
     "Dut",
     "IptablesDut",
     "LinuxForwardDut",
     "NftablesDut",
-    "VnfDut",
+    "VnfAttached",
     "XdpDropDut",
     "XdpFilterDut",
     "tool_version",
@@ -163,54 +165,35 @@ class XdpDropDut(Dut):
         self._xdp.close()
 
 
-class VnfDut(Dut):
-    """Any VNF built on ``alveole/vnf.h``, attached with XDP to the DUT's ingress.
+class VnfAttached:
+    """A catalog VNF instance and the link that attaches it, held for a DUT's lifetime
+    (the VNF rows' DUTs in ``vnf/<name>/dut.py`` keep one)."""
 
-    ``configure(obj, bed)`` runs before load (globals, map sizes); ``populate(obj, bed)``
-    after it (rules, routes). Terminal rows count the VNF's ``alv_stats`` (all verdicts);
-    with ``forward=True`` the row counts at the sink. This is how the firewall and router
-    rows plug in::
+    def __init__(self) -> None:
+        self.inst: VnfInstance | None = None
+        self._link: Link | None = None
 
-        VnfDut(FIREWALL_SOURCE, "xdp_firewall", populate=lambda obj, bed: load_rules(obj, policy))
-    """
+    def hold(self, inst: VnfInstance, attach: Callable[[VnfInstance], Link]) -> None:
+        self.inst = inst  # held first: close() releases it even when attaching fails
+        self._link = attach(inst)
 
-    def __init__(
-        self,
-        source: str | os.PathLike[str],
-        program: str | None = None,
-        *,
-        configure: Callable[[BpfObject, Bed], None] | None = None,
-        populate: Callable[[BpfObject, Bed], None] | None = None,
-        forward: bool = False,
-    ) -> None:
-        self.source = Path(source)
-        self.program = program
-        self._configure = configure
-        self._populate = populate
-        self.counts_at_sink = forward
-        self._xdp = _XdpAttached()
+    def hold_xdp(self, inst: VnfInstance, bed: Bed) -> None:
+        """Hold ``inst`` attached in XDP native mode to the DUT's ingress."""
+        self.hold(inst, lambda i: i.program.attach_xdp(bed.dut_in, mode="native", netns=bed.dut_ns))
 
-    def setup(self, bed: Bed) -> None:
-        obj = open_source(self.source)
-        try:
-            if self._configure:
-                self._configure(obj, bed)
-            obj.load()
-            if self._populate:
-                self._populate(obj, bed)
-            self._xdp.attach(obj, self.program, bed)
-        except BaseException:
-            obj.close()
-            raise
+    def packets(self) -> int:
+        """Packets the VNF counted, all verdicts (its ``alv_stats``)."""
+        if self.inst is None:
+            raise BenchError("DUT is not set up")
+        return sum(c.packets for c in self.inst.counters().values())
 
-    def processed(self) -> int:
-        return int(sum(v.sum().packets for v in self._xdp.obj.map("alv_stats").values()))
-
-    def teardown(self) -> None:
-        self._xdp.close()
-
-    def details(self) -> dict[str, Any]:
-        return {"source": self.source.name}
+    def close(self) -> None:
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+        if self.inst is not None:
+            self.inst.close()
+            self.inst = None
 
 
 class IptablesDut(Dut):

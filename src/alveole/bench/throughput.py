@@ -111,11 +111,10 @@ RATIOS: tuple[tuple[str, str, float], ...] = (
 def register(row: Row) -> Row:
     """Add (or replace) a row; a pending row of that name is no longer pending.
 
-    A firewall row, once the VNF exists, is for instance::
+    The firewall's rows, for instance (``vnf/firewall/dut.py``)::
 
         register(Row("firewall-1k", "alveole firewall, 1k rules", "terminal",
-                     lambda n: VnfDut(FW_SOURCE, populate=lambda o, b: fw.load(o, pol.firewall_policy(n))),
-                     rules=1000))
+                     lambda n: FirewallDut(policy_config(pol.firewall_policy(n))), rules=1000))
     """
     ROWS[row.name] = row
     PENDING.pop(row.name, None)

@@ -8,7 +8,6 @@ pick one).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import typer
 from rich.table import Table
 
 from ..bpf import Map
-from ..conntrack import TABLES, Pressure, collect, connections, open_pinned, pressure, top
+from ..conntrack import TABLES, Pressure, connections, open_pinned, pressure, top
 from .common import command, console, print_json
 
 app = typer.Typer(
@@ -137,21 +136,12 @@ def gc(
     json_out: bool = JsonOpt,
 ) -> None:
     """Delete dead flows now (a NAT's reverse bindings go with them)."""
-    from ..vnf.nat.stats import REV_MAPS
+    from ..agent import collect_table, open_table
 
     results = []
     for label, d in _tables(pin, chain, hook, netns, member):
-        maps = open_pinned(d)
-        try:
-            if all(os.path.exists(d / n) for n in REV_MAPS):
-                from ..vnf.nat import gc as nat_gc
-
-                maps.update({n: Map.from_pin(str(d / n)) for n in REV_MAPS})
-                r = nat_gc(maps)
-            else:
-                r = collect(maps)
-        finally:
-            _close(maps)
+        with open_table(d) as (maps, nat):
+            r = collect_table(maps, nat)
         results.append({"table": label, "scanned": r.scanned, "deleted": r.deleted, "seconds": r.seconds})
     if json_out:
         print_json(results)

@@ -20,8 +20,7 @@ from typing import Any
 
 from ...bench import policy as pol
 from ...bench.bed import Bed
-from ...bench.dut import Dut
-from ...bpf import Link
+from ...bench.dut import Dut, VnfAttached
 from ..instance import VnfInstance
 from .config import FirewallConfig
 
@@ -53,24 +52,16 @@ class FirewallDut(Dut):
     def __init__(self, config: FirewallConfig, label: str = "") -> None:
         self.config = config
         self.label = label
-        self._inst: VnfInstance | None = None
-        self._link: Link | None = None
+        self._vnf = VnfAttached()
 
     def setup(self, bed: Bed) -> None:
-        self._inst = VnfInstance.load("firewall", "xdp", self.config)
-        self._link = self._inst.program.attach_xdp(bed.dut_in, mode="native", netns=bed.dut_ns)
+        self._vnf.hold_xdp(VnfInstance.load("firewall", "xdp", self.config), bed)
 
     def processed(self) -> int:
-        assert self._inst is not None
-        return sum(c.packets for c in self._inst.counters().values())
+        return self._vnf.packets()
 
     def teardown(self) -> None:
-        if self._link is not None:
-            self._link.close()
-            self._link = None
-        if self._inst is not None:
-            self._inst.close()
-            self._inst = None
+        self._vnf.close()
 
     def details(self) -> dict[str, Any]:
         stats = self.config.classifier.stats()

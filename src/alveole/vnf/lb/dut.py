@@ -19,8 +19,7 @@ import subprocess
 from typing import Any
 
 from ...bench.bed import DPORT, DUT_OUT_ADDR, ROUTED_DST, Bed
-from ...bench.dut import BenchError, Dut, LinuxForwardDut
-from ...bpf import Link
+from ...bench.dut import BenchError, Dut, LinuxForwardDut, VnfAttached
 from ...system import netns
 from ..instance import VnfInstance
 from .config import LbConfig
@@ -58,33 +57,27 @@ class LbDut(Dut):
 
     def __init__(self, mode: str = "nat") -> None:
         self.mode = mode
-        self._inst: VnfInstance | None = None
-        self._link: Link | None = None
+        self._vnf = VnfAttached()
 
     def setup(self, bed: Bed) -> None:
         assert bed.dut_out is not None
         with netns.enter(bed.dut_ns):  # the devmap takes devices of this namespace
-            self._inst = VnfInstance.load("lb", "xdp", bench_config(self.mode, netns.ifindex(bed.dut_out)))
-        self._link = self._inst.program.attach_xdp(bed.dut_in, mode="native", netns=bed.dut_ns)
+            inst = VnfInstance.load("lb", "xdp", bench_config(self.mode, netns.ifindex(bed.dut_out)))
+        self._vnf.hold_xdp(inst, bed)
 
     def processed(self) -> int:
-        assert self._inst is not None
-        return sum(c.packets for c in self._inst.counters().values())
+        return self._vnf.packets()
 
     def teardown(self) -> None:
-        if self._link is not None:
-            self._link.close()
-            self._link = None
-        if self._inst is not None:
-            self._inst.close()
-            self._inst = None
+        self._vnf.close()
 
     def details(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode, "egress": "fib", "backends": len(BACKENDS)}
-        if self._inst is not None:
+        if self._vnf.inst is not None:
             from .state import reason_counts
 
-            out["reasons"] = {r.name.lower(): p for r, (p, _) in reason_counts(self._inst.maps).items() if p}
+            reasons = reason_counts(self._vnf.inst.maps)
+            out["reasons"] = {r.name.lower(): p for r, (p, _) in reasons.items() if p}
         return out
 
 

@@ -23,8 +23,7 @@ import subprocess
 from typing import Any
 
 from ...bench.bed import DUT_OUT_ADDR, ROUTED_DST, Bed
-from ...bench.dut import BenchError, LinuxForwardDut, tool_version
-from ...bpf import Link
+from ...bench.dut import BenchError, LinuxForwardDut, VnfAttached, tool_version
 from ..instance import VnfInstance
 from .stats import read_nat_stats
 
@@ -41,8 +40,7 @@ class NatDut(LinuxForwardDut):
         if mode not in ("snat", "dnat"):
             raise ValueError("mode is 'snat' or 'dnat'")
         self.mode = mode
-        self._inst: VnfInstance | None = None
-        self._link: Link | None = None
+        self._vnf = VnfAttached()
 
     def setup(self, bed: Bed) -> None:
         from . import SPEC
@@ -51,30 +49,26 @@ class NatDut(LinuxForwardDut):
         if self.mode == "snat":
             super().setup(bed)  # the bed's XDP pass-through on the ingress
             config = {"address": DUT_OUT_ADDR, "snat": ["198.18.0.0/24"], "ports": (10000, 59999)}
-            self._inst = VnfInstance.load(SPEC, "tc", config)
-            self._link = self._inst.program.attach_tc(bed.dut_out, direction="egress", netns=bed.dut_ns)
+            out = bed.dut_out
+            self._vnf.hold(
+                VnfInstance.load(SPEC, "tc", config),
+                lambda i: i.program.attach_tc(out, direction="egress", netns=bed.dut_ns),
+            )
         else:
             config = {"address": ROUTED_DST, "forward": [{"proto": "udp", "port": 9, "to": DNAT_TARGET}]}
-            self._inst = VnfInstance.load(SPEC, "xdp", config)
-            self._link = self._inst.program.attach_xdp(bed.dut_in, mode="native", netns=bed.dut_ns)
+            self._vnf.hold_xdp(VnfInstance.load(SPEC, "xdp", config), bed)
 
     def arrivals(self) -> int:
-        assert self._inst is not None
-        return sum(c.packets for c in self._inst.counters().values())
+        return self._vnf.packets()
 
     def teardown(self) -> None:
-        if self._link is not None:
-            self._link.close()
-            self._link = None
-        if self._inst is not None:
-            self._inst.close()
-            self._inst = None
+        self._vnf.close()
         super().teardown()
 
     def details(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode, "program": "nat_tc" if self.mode == "snat" else "nat_xdp"}
-        if self._inst is not None:
-            stats = read_nat_stats(self._inst.maps["nat_stats"])
+        if self._vnf.inst is not None:
+            stats = read_nat_stats(self._vnf.inst.maps["nat_stats"])
             out.update(
                 translated=stats["out_translated"] + stats["in_translated"],
                 new_bindings=stats["snat_new"] + stats["dnat_new"],

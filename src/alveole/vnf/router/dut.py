@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...bench.bed import Bed
-from ...bench.dut import Dut
-from ...bpf import Link
+from ...bench.dut import Dut, VnfAttached
 from ...system import netns
 from ..instance import VnfInstance
 from ..verdict import Verdict
@@ -32,8 +31,7 @@ class RouterDut(Dut):
 
     def __init__(self, mode: str = "table") -> None:
         self.mode = mode
-        self._inst: VnfInstance | None = None
-        self._link: Link | None = None
+        self._vnf = VnfAttached()
         self._config: RouterConfig | None = None
 
     def setup(self, bed: Bed) -> None:
@@ -44,30 +42,24 @@ class RouterDut(Dut):
                 self._config = table_from_netns(None, interfaces=ports)
             else:
                 self._config = RouterConfig(mode="fib", ports=ports)
-            self._inst = VnfInstance.load("router", "xdp", self._config)
-        self._link = self._inst.program.attach_xdp(bed.dut_in, mode="native", netns=bed.dut_ns)
+            inst = VnfInstance.load("router", "xdp", self._config)
+        self._vnf.hold_xdp(inst, bed)
 
     def processed(self) -> int:  # counted at the sink; this is for arrivals()
-        assert self._inst is not None
-        return sum(c.packets for c in self._inst.counters().values())
+        return self._vnf.packets()
 
     def teardown(self) -> None:
-        if self._link is not None:
-            self._link.close()
-            self._link = None
-        if self._inst is not None:
-            self._inst.close()
-            self._inst = None
+        self._vnf.close()
 
     def details(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode, "program": "router_xdp"}
         if self._config is not None and self.mode == "table":
             out.update(routes=len(self._config.routes), nexthops=len(self._config.nexthops))
-        if self._inst is not None:
+        inst = self._vnf.inst
+        if inst is not None:
             # what the router forwarded itself, and what it left to the kernel (and why)
-            counts = self._inst.counters()
-            out["redirected"] = counts[Verdict.REDIRECT].packets
-            out["passed"] = {r.name.lower(): n for r, (n, _b) in pass_counts(self._inst).items() if n}
+            out["redirected"] = inst.counters()[Verdict.REDIRECT].packets
+            out["passed"] = {r.name.lower(): n for r, (n, _b) in pass_counts(inst).items() if n}
         return out
 
 

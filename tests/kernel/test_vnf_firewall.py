@@ -49,6 +49,7 @@ def test_c_constants_match_python() -> None:
             "FW_TREES_MAX": C.TREES_MAX,
             "FW_PROTO_CLASSES": C.PROTO_CLASSES,
             "FW_KEY_WORDS": C.KEY_WORDS,
+            "FW_LEAF_BLOCK": C.LEAF_BLOCK,
         }
         reasons = {f"FW_{name.upper()}": i for i, name in enumerate(OTHER_REASONS)}
         assert enum("fw_other_reason") == {**reasons, "FW_OTHER_MAX": len(OTHER_REASONS)}

@@ -15,7 +15,9 @@ checking one rule of a leaf ~2 ns; so the compiler buys levels with memory.
   narrow in the destination only, and rules wide in both go to separate trees, so that
   wildcard rules are not copied into every address cut of the narrow ones. The kernel
   walks a class's trees in order of their best (lowest-ranked) rule and skips a tree
-  whose best rule cannot beat the match it already has.
+  whose best rule cannot beat the match it already has. The tree of wide rules, when
+  large, has its own shape (:data:`WIDE_BINTH`, :data:`WIDE_TOP_SPFAC`): hundreds of its
+  rules cover any one point, so cuts separate them poorly and replicate them a lot.
 * **Nodes** cut one or two dimensions (HyperCuts) on bit-aligned ranges of one 32-bit
   key word each: ``child = base + (i << bits2 | i2)`` with ``i = (word >> shift) & kmask``.
   Children are stored *inline*: a node's children are consecutive slots of one table,
@@ -33,7 +35,8 @@ checking one rule of a leaf ~2 ns; so the compiler buys levels with memory.
   tree only has to guarantee that every rule matching a packet is in the leaf the packet
   reaches. Rule lists are cut short after a rule that covers the node's whole region (the
   rest can never win there), rules covered by an earlier rule are dropped from leaves,
-  identical sibling subtrees and identical leaves are shared.
+  identical sibling subtrees and identical leaves are shared. A leaf's list starts a
+  block of :data:`LEAF_BLOCK` entries (the kernel reads 8 rule indexes per lookup).
 
 The cost of a lookup depends on the depth of the trees (bounded by :data:`DEPTH_MAX`, in
 practice 1-3 levels) and on leaf sizes, not on the number of rules.
@@ -58,7 +61,9 @@ __all__ = [
     "DEPTH_MAX",
     "EMPTY",
     "KEY_WORDS",
+    "LEAF_BLOCK",
     "LEAF_MAX",
+    "LEAF_PAD",
     "PROTO_CLASSES",
     "TREES_MAX",
     "Classifier",
@@ -75,9 +80,20 @@ LEAF_MAX = 64  # rules in one leaf (the kernel's leaf loop bound)
 TREES_MAX = 4  # trees per family and protocol class
 PROTO_CLASSES = 4  # TCP, UDP, ICMP, other
 KEY_WORDS = 11  # src[4], dst[4], proto, sport, dportx
+LEAF_BLOCK = 8  # rule indexes per fw_leaves entry: a leaf's list starts an entry
+LEAF_PAD = -1  # fills the rest of a leaf's last entry (never read: the leaf has its count)
 
 BINTH = 8  # a node with at most this many rules is a leaf
 SPFAC = 16.0  # replication budget of a cut, per rule of the node
+# the tree of rules wide in both addresses (see _partition): hundreds of them cover any one
+# point, so a cut separates them poorly and replicates them a lot; its top levels get a bigger
+# budget (fewer levels where every packet passes) and its leaves more rules (cuts that remove a
+# rule or two per level cost a lookup each and multiply nodes: at 100k rules this tree was 3.6
+# levels deep and half the build time)
+WIDE_BINTH = 16
+WIDE_TOP_SPFAC = 64.0
+WIDE_TOP_DEPTH = 2  # levels 0 and 1
+WIDE_MIN = 256  # ... when it is that big (a small one is one level anyway: small leaves check less)
 MIN_BUDGET = 64  # small nodes may cut a little wider than their share (a level saved)
 MAX_BUDGET = 1 << 18  # ... and no node copies rules more than this (memory, build time)
 KMAX = 16  # at most 2**16 children per node
@@ -336,13 +352,27 @@ class _Cut:
         return cls(0, 0, 0, 0, 0, 0)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """How one tree is cut: leaf size, replication budget per rule, and a bigger budget for the
+    top ``top_depth`` levels."""
+
+    binth: int
+    spfac: float
+    top_spfac: float = 0.0
+    top_depth: int = 0
+
+    def budget(self, rules: int, depth: int) -> float:
+        spfac = self.top_spfac if depth < self.top_depth else self.spfac
+        return min(spfac * rules + MIN_BUDGET, MAX_BUDGET)
+
+
 class _Builder:
-    def __init__(self, out: Classifier, family: int, binth: int, spfac: float) -> None:
+    def __init__(self, out: Classifier, family: int, shape: _Shape) -> None:
         self.out = out
         self.dims = _DIMS[family]
         self.widths = [d.width for d in self.dims]
-        self.binth = binth
-        self.spfac = spfac
+        self.shape = shape
         self.memo: dict[tuple, Slot] = {}
         self.leaf_memo: dict[tuple[int, ...], Slot] = {}
         self.depth = 0
@@ -361,8 +391,10 @@ class _Builder:
                     f"{len(ranks)} rules cannot be told apart by any field (the kernel checks at most "
                     f"{LEAF_MAX} in one leaf); simplify the overlapping rules"
                 )
-            rec = Slot(True, 0, 0, len(ranks), 0, 0, len(self.out.leaves)) if ranks else EMPTY
-            self.out.leaves.extend(ranks)
+            leaves = self.out.leaves
+            leaves.extend([LEAF_PAD] * (-len(leaves) % LEAF_BLOCK))
+            rec = Slot(True, 0, 0, len(ranks), 0, 0, len(leaves)) if ranks else EMPTY
+            leaves.extend(ranks)
             self.leaf_memo[ranks] = rec
         return rec
 
@@ -390,7 +422,7 @@ class _Builder:
             if _covers_region(it, fulls):
                 del items[i + 1 :]  # nothing after a rule covering the whole region can win here
                 break
-        if len(items) <= self.binth:
+        if len(items) <= self.shape.binth:
             return self.leaf(items)
         memo_key = (pos, tuple(items)) if len(items) <= _MEMO_MAX else None
         if memo_key is not None and memo_key in self.memo:
@@ -448,7 +480,7 @@ class _Builder:
         axes = [a for d in range(5) if (a := self.axis(items, pos, fulls, d)) is not None]
         if not axes:
             return self.leaf(items)  # nothing separates them: the leaf check decides
-        budget = min(self.spfac * len(items) + MIN_BUDGET, MAX_BUDGET)
+        budget = self.shape.budget(len(items), depth)
         best: tuple[float, list[tuple[_Axis, int]]] | None = None
         for a in axes:
             if a.kmax:
@@ -666,12 +698,13 @@ def _wide(m: Match, family: int) -> tuple[bool, bool]:
     return m.src[1] - m.src[0] >= limit, m.dst[1] - m.dst[0] >= limit
 
 
-def _partition(rules: list[tuple[int, Match]], family: int) -> list[list[tuple[int, Match]]]:
+def _partition(rules: list[tuple[int, Match]], family: int) -> list[tuple[bool, list[tuple[int, Match]]]]:
     """Rules split into at most 3 groups: narrow in src, narrow in dst (only), wide in both.
 
     A rule narrow in both addresses goes with the narrower side's group; small groups (under
     a tenth of the rules, and under BINTH * 4) are merged into the wide group, where they cost
-    a little replication but no extra tree walk. Groups come out by their best rank.
+    a little replication but no extra tree walk. Groups come out by their best rank, each
+    with whether it holds wide rules only (its tree gets the wide shape).
     """
     groups: dict[str, list[tuple[int, Match]]] = {"src": [], "dst": [], "wide": []}
     for rank, m in rules:
@@ -683,10 +716,13 @@ def _partition(rules: list[tuple[int, Match]], family: int) -> list[list[tuple[i
         else:
             groups["wide"].append((rank, m))
     small = max(len(rules) // 10, BINTH * 4)
+    merged = False
     for name in ("src", "dst"):
         if 0 < len(groups[name]) < small:
             groups["wide"].extend(groups.pop(name))
-    return sorted((sorted(g) for g in groups.values() if g), key=lambda g: g[0][0])
+            merged = True
+    out = [(name == "wide" and not merged, sorted(g)) for name, g in groups.items() if g]
+    return sorted(out, key=lambda wg: wg[1][0][0])
 
 
 def _classes(m: Match, family: int) -> Sequence[int]:
@@ -699,22 +735,26 @@ def compile_classifier(
     rules: Sequence[Match], *, binth: int | None = None, spfac: float | None = None, partition: bool = True
 ) -> Classifier:
     """Compile ``rules`` (priority order) into trees for both families and each protocol class."""
-    binth = BINTH if binth is None else binth
-    spfac = SPFAC if spfac is None else spfac
+    base = _Shape(BINTH if binth is None else binth, SPFAC if spfac is None else spfac)
+    # explicit parameters (tests) shape every tree alike
+    explicit = binth is not None or spfac is not None
+    wide = base if explicit else _Shape(WIDE_BINTH, SPFAC, WIDE_TOP_SPFAC, WIDE_TOP_DEPTH)
     out = Classifier(list(rules))
     for family in (4, 6):
-        builder = _Builder(out, family, binth, spfac)  # shared: equal subtrees and leaves are stored once
+        builder = _Builder(out, family, base)  # shared: equal subtrees and leaves are stored once
         per_class: list[list[tuple[int, Match]]] = [[] for _ in range(PROTO_CLASSES)]
         for rank, m in enumerate(rules):
             if m.family in (0, family):
                 for c in _classes(m, family):
                     per_class[c].append((rank, m))
         for c, mine in enumerate(per_class):
-            groups = _partition(mine, family) if partition else ([mine] if mine else [])
+            groups = _partition(mine, family) if partition else ([(False, mine)] if mine else [])
             fixed = c != _OTHER  # TCP, UDP, ICMP trees: the protocol is known
             pos = (0, 0, 8 if fixed else 0, 0, 0)
-            out.roots[(family, c)] = [
-                (builder.build(_items(g, family, fixed), pos, 0), g[0][0]) for g in groups
-            ]
+            roots = []
+            for wide_only, g in groups:
+                builder.shape = wide if wide_only and len(g) > WIDE_MIN else base
+                roots.append((builder.build(_items(g, family, fixed), pos, 0), g[0][0]))
+            out.roots[(family, c)] = roots
         out.depth[family] = builder.depth
     return out

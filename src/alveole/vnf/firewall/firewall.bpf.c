@@ -42,6 +42,7 @@ enum fw_limits {
 	FW_TREES_MAX = 4,    /* trees per family and protocol class */
 	FW_PROTO_CLASSES = 4, /* TCP, UDP, ICMP (of the family), other */
 	FW_KEY_WORDS = 11,   /* src[4], dst[4], proto, sport, dportx */
+	FW_LEAF_BLOCK = 8,   /* rule indexes per fw_leaves entry (a leaf starts a block) */
 };
 
 #define FW_NO_RULE 0xffffffffU  /* no rule matched (and: no such tree) */
@@ -122,6 +123,15 @@ struct fw_rule {
 	__u32 slot;      /* index in fw_hits */
 };
 
+/*
+ * Leaves' rule lists, 8 per entry: a leaf starts an entry (the rest of its
+ * last one is padding), so a scan looks up one entry per 8 rules and reads
+ * the rules' indexes from it (no lookup, no index through the stack, per rule).
+ */
+struct fw_leaf_block {
+	__u32 rule[FW_LEAF_BLOCK];
+};
+
 /* a rule's stable identity (Python only): blake2b of its id, or of its match and action */
 struct fw_id {
 	__u8 digest[16];
@@ -144,9 +154,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * 8192);
+	__uint(max_entries, 2 * 1024);
 	__type(key, __u32);
-	__type(value, __u32); /* a leaf's rules (indexes in fw_rules), in priority order */
+	__type(value, struct fw_leaf_block); /* a leaf's rules (indexes in fw_rules), in priority order */
 } fw_leaves SEC(".maps");
 
 struct {
@@ -196,8 +206,8 @@ static __always_inline void fw_count(void *map, __u32 slot, __u32 len)
 }
 
 /*
- * Follow nodes from a root slot down to a leaf: returns its first rule << 32 |
- * its rule count (0: no leaf). One exit with plain numbers, so that the
+ * Follow nodes from a root slot down to a leaf: returns its first fw_leaves
+ * entry << 32 | its rule count (0: no leaf). One exit with plain numbers, so that the
  * verifier merges the paths of all depths before the leaf is scanned.
  */
 static __always_inline __u64 fw_walk(const struct fw_slot *s, const struct fw_key *k)
@@ -265,15 +275,21 @@ static __always_inline int fw_matches(const struct fw_rule *r, const struct fw_k
  */
 static __always_inline __u64 fw_scan(__u64 leaf, __u64 best, const struct fw_key *k, __u32 v6)
 {
-	__u32 start = leaf >> 32, count = (__u32)leaf, i, idx, *ri;
+	__u32 block = leaf >> 32, count = (__u32)leaf, i, *ri;
+	struct fw_leaf_block *b = NULL;
 	struct fw_rule *r;
 
 	for (i = 0; i < FW_LEAF_MAX; i++) {
 		if (i >= count)
 			break;
-		idx = start + i;
-		ri = bpf_map_lookup_elem(&fw_leaves, &idx);
-		if (!ri || *ri >= best >> 32)
+		if (!(i % FW_LEAF_BLOCK)) {
+			b = bpf_map_lookup_elem(&fw_leaves, &block);
+			block++;
+		}
+		if (!b)
+			break;
+		ri = &b->rule[i % FW_LEAF_BLOCK];
+		if (*ri >= best >> 32)
 			break;
 		r = bpf_map_lookup_elem(&fw_rules, ri);
 		if (!r)
@@ -287,11 +303,9 @@ static __always_inline __u64 fw_scan(__u64 leaf, __u64 best, const struct fw_key
 /*
  * The decision for an IP packet: verdict << 24 | hit counter slot, from the
  * first matching rule over the trees of its family (v6) and protocol class
- * (c), else the default policy (slot 0). A global function: the verifier checks it once, on its own, whatever
- * the caller knows about the key (a protocol the parser's branches made
- * constant would otherwise multiply the paths through every loop below).
+ * (c), else the default policy (slot 0).
  */
-__attribute__((noinline)) __u32 fw_lookup(const struct fw_key *k, __u32 v6, __u32 c)
+static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6, __u32 c)
 {
 	__u64 best = FW_NO_MATCH;
 	struct fw_conf *sel, *head;
@@ -306,7 +320,6 @@ __attribute__((noinline)) __u32 fw_lookup(const struct fw_key *k, __u32 v6, __u3
 	head = bpf_map_lookup_elem(&fw_conf, &half);
 	if (!head)
 		return ALV_ABORTED << 24;
-	v6 = !!v6;
 	c &= FW_PROTO_CLASSES - 1;
 	for (t = 0; t < FW_TREES_MAX; t++) {
 		if (head->best[v6][c][t] >= best >> 32)
@@ -316,6 +329,23 @@ __attribute__((noinline)) __u32 fw_lookup(const struct fw_key *k, __u32 v6, __u3
 	if (best == FW_NO_MATCH)
 		return head->default_verdict << 24;
 	return (__u32)best;
+}
+
+/*
+ * One global function per family: the verifier checks each once, on its own,
+ * whatever the caller knows about the key (a protocol the parser's branches
+ * made constant would otherwise multiply the paths through every loop), and
+ * the IPv4 one carries no IPv6 word checks (fewer registers live in the leaf
+ * scan: measured 2-4 ns less at 100k rules, 1-2 at 1k).
+ */
+__attribute__((noinline)) __u32 fw_lookup4(const struct fw_key *k, __u32 c)
+{
+	return fw_lookup_in(k, 0, c);
+}
+
+__attribute__((noinline)) __u32 fw_lookup6(const struct fw_key *k, __u32 c)
+{
+	return fw_lookup_in(k, 1, c);
 }
 
 /* the trees a protocol uses: TCP, UDP, ICMP (of the family), other (classifier.proto_class) */
@@ -374,7 +404,10 @@ static __always_inline enum alv_verdict fw_decide(struct alv_pkt *pkt, const str
 
 	fw_key(h, &k);
 	v6 = h->family == ALV_FAMILY_IPV6;
-	found = fw_lookup(&k, v6, fw_proto_class(h->l4_proto, v6));
+	if (v6)
+		found = fw_lookup6(&k, fw_proto_class(h->l4_proto, 1));
+	else
+		found = fw_lookup4(&k, fw_proto_class(h->l4_proto, 0));
 	if (found >> 24 == ALV_ABORTED)
 		return ALV_ABORTED;
 	fw_count(&fw_hits, found & FW_SLOT_MASK, pkt->len);

@@ -29,7 +29,7 @@ from ...bpf import Map
 from ...bpf._libbpf import BpfMapBatchOpts, lib
 from ...errors import BpfError, VnfError
 from ..verdict import Verdict
-from .classifier import EMPTY, PROTO_CLASSES, TREES_MAX, Classifier, Slot
+from .classifier import EMPTY, LEAF_BLOCK, LEAF_PAD, PROTO_CLASSES, TREES_MAX, Classifier, Slot
 
 if TYPE_CHECKING:
     from .config import FirewallConfig, Rule
@@ -52,7 +52,7 @@ CLASSIFIER_MAPS = ("fw_rules", "fw_leaves", "fw_slots", "fw_conf")
 MAPS = (*CLASSIFIER_MAPS, "fw_hits", "fw_ids", "fw_other")
 NO_RULE = 0xFFFFFFFF
 LEAF_FIELD = 0xFF  # FW_LEAF_FIELD: fw_slot.field of a leaf
-_RULE_FLOOR, _SLOT_FLOOR, _LEAF_FLOOR = 1024, 32768, 8192
+_RULE_FLOOR, _SLOT_FLOOR, _LEAF_FLOOR = 1024, 32768, 1024  # fw_leaves: blocks of LEAF_BLOCK
 COUNTER_FLOOR = 16384
 _VERDICT = {"accept": int(Verdict.CONTINUE), "drop": int(Verdict.DROP)}
 # fw_other by enum fw_other_reason: frames the rules never saw (the last two: stateful mode)
@@ -86,10 +86,15 @@ def table_sizes(cfg: FirewallConfig) -> dict[str, int]:
     return {
         "fw_rules": 2 * rules,
         "fw_slots": 2 * _size(len(c.slots), max(_SLOT_FLOOR, 16 * rules)),
-        "fw_leaves": 2 * _size(len(c.leaves), max(_LEAF_FLOOR, 4 * rules)),
+        "fw_leaves": 2 * _size(_blocks(c), max(_LEAF_FLOOR, rules // 2)),
         "fw_hits": counters + 1,
         "fw_ids": 2 * counters,  # an update adds the new ids before it removes the old ones
     }
+
+
+def _blocks(c: Classifier) -> int:
+    """fw_leaves entries the classifier's leaf lists take."""
+    return -(-len(c.leaves) // LEAF_BLOCK)
 
 
 def config_tag(cfg: FirewallConfig) -> int:
@@ -195,7 +200,7 @@ def _encode_rules(m: Map, cfg: FirewallConfig, slots: list[int]) -> bytes:
 
 def _slot(make: Any, s: Slot, half: _Half) -> Any:
     if s.leaf:
-        return make(base=s.base + half.leaves, kmask=s.kmask, field=LEAF_FIELD)
+        return make(base=s.base // LEAF_BLOCK + half.leaves, kmask=s.kmask, field=LEAF_FIELD)
     return make(
         cmask=s.cmask,
         cvalue=s.cvalue,
@@ -250,7 +255,7 @@ def _check_fits(cfg: FirewallConfig, maps: Mapping[str, Map]) -> None:
     used = {
         "fw_rules": 2 * len(c.rules),
         "fw_slots": 2 * len(c.slots),
-        "fw_leaves": 2 * len(c.leaves),
+        "fw_leaves": 2 * _blocks(c),
         "fw_hits": len(c.rules) + 1,
     }
     small = [f"{n} ({maps[n].max_entries} < {used[n]})" for n in used if maps[n].max_entries < used[n]]
@@ -310,7 +315,8 @@ def write_config(
         fresh = list(new_ids.values())
         hits.update_batch(fresh, [hits.value_codec.zero] * len(fresh))
         ids.update_batch([(d,) for d in new_ids], list(new_ids.values()))
-    leaves = struct.pack(f"<{len(c.leaves)}I", *(r + half.rules for r in c.leaves))
+    ranks = c.leaves + [LEAF_PAD] * (_blocks(c) * LEAF_BLOCK - len(c.leaves))
+    leaves = struct.pack(f"<{len(ranks)}I", *(NO_RULE if r == LEAF_PAD else r + half.rules for r in ranks))
     changed = {
         "fw_rules": _write_diff(maps["fw_rules"], half.rules, _encode_rules(maps["fw_rules"], cfg, slots)),
         "fw_leaves": _write_diff(maps["fw_leaves"], half.leaves, leaves),

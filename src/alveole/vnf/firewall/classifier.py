@@ -260,6 +260,8 @@ class Classifier:
 
 # a rule inside the builder: (rank, lo0, hi0, ..., lo4, hi4), intervals relative to the node's region
 _Item = tuple[int, ...]
+# one dimension of a cut, as split() runs it: lo index in an item, full, low bits, kmask, checks
+_Part = tuple[int, int, int, int, bool]
 
 
 def _items(rules: Sequence[tuple[int, Match]], family: int, fixed_proto: bool) -> list[_Item]:
@@ -381,7 +383,24 @@ class _Builder:
     def leaf(self, items: list[_Item]) -> Slot:
         kept: list[_Item] = []
         for it in items:
-            if not any(_covers(k, it) for k in kept):
+            # whether an earlier kept rule covers it (within the region), written out: millions
+            # of pairs at 100k rules
+            _, l0, h0, l1, h1, l2, h2, l3, h3, l4, h4 = it
+            for k in kept:
+                if (
+                    k[1] <= l0
+                    and h0 <= k[2]
+                    and k[3] <= l1
+                    and h1 <= k[4]
+                    and k[5] <= l2
+                    and h2 <= k[6]
+                    and k[7] <= l3
+                    and h3 <= k[8]
+                    and k[9] <= l4
+                    and h4 <= k[10]
+                ):
+                    break
+            else:
                 kept.append(it)
         ranks = tuple(it[0] for it in kept)
         rec = self.leaf_memo.get(ranks)
@@ -532,7 +551,7 @@ class _Builder:
     ) -> Slot:
         """Cut ``items`` on one or two dimensions; build the children and the miss subtree."""
         cuts: list[_Cut] = []
-        parts = []  # per dimension: lo index, full, low bits, kmask, whether it checks
+        parts: list[_Part] = []  # per dimension
         for a, k in plan:
             cuts += a.cuts(self.dims[a.d], k)
             s = a.width - a.skip - k
@@ -540,7 +559,9 @@ class _Builder:
         k2 = cuts[1].k if len(cuts) > 1 else 0
         children: list[list[_Item]] = [[] for _ in range(1 << (cuts[0].k + k2))]
         misses: tuple[list[_Item], list[_Item]] = ([], [])  # a check fails: that field's wildcards
-        for it in items:
+        if len(parts) == 1:
+            _split_one(items, parts[0], children, misses[0])
+        for it in items if len(parts) > 1 else ():
             pieces = []  # per dimension: [(child index, lo, hi)]
             for i, (lo_i, full, s, kmask, checked) in enumerate(parts):
                 lo, hi = it[lo_i], it[lo_i + 1]
@@ -556,18 +577,16 @@ class _Builder:
                     continue
                 mid = [(c, 0, low) for c in range(clo + 1, chi)]
                 pieces.append([(clo, lo & low, low), *mid, (chi, 0, hi & low)])
-            lo_a = parts[0][0]
-            if len(parts) == 1:
-                head, tail = it[:lo_a], it[lo_a + 2 :]
-                for c, lo, hi in pieces[0]:
-                    children[c].append((*head, lo, hi, *tail))
-                continue
-            lo_b = parts[1][0]
+            lo_a, lo_b = parts[0][0], parts[1][0]
+            made: dict[tuple[int, int, int, int], _Item] = {}  # children mostly get equal pieces
             for c0, lo0, hi0 in pieces[0]:
                 for c1, lo1, hi1 in pieces[1]:
-                    sub = list(it)
-                    sub[lo_a], sub[lo_a + 1], sub[lo_b], sub[lo_b + 1] = lo0, hi0, lo1, hi1
-                    children[c0 << k2 | c1].append(tuple(sub))
+                    sub = made.get((lo0, hi0, lo1, hi1))
+                    if sub is None:
+                        new = list(it)
+                        new[lo_a], new[lo_a + 1], new[lo_b], new[lo_b + 1] = lo0, hi0, lo1, hi1
+                        sub = made[(lo0, hi0, lo1, hi1)] = tuple(new)
+                    children[c0 << k2 | c1].append(sub)
         child_pos = list(pos)
         for a, k in plan:
             child_pos[a.d] = pos[a.d] + a.skip + k
@@ -606,6 +625,34 @@ class _Builder:
         child_pos = (*pos[: a.d], pos[a.d] + seg, *pos[a.d + 1 :])
         child = self.build(passed, child_pos, depth + 1)
         return self.node([cut], [child], (self.build(miss, pos, depth + 1), EMPTY))
+
+
+def _split_one(items: list[_Item], part: _Part, children: list[list[_Item]], misses: list[_Item]) -> None:
+    """:meth:`_Builder.split` on one dimension (most cuts): the pieces of an item that spans
+    several children are one shared tuple (wildcards reach every child: no copy per child)."""
+    lo_i, full, s, kmask, checked = part
+    low = (1 << s) - 1
+    whole: _Item | None = None
+    for it in items:
+        lo, hi = it[lo_i], it[lo_i + 1]
+        head, tail = it[:lo_i], it[lo_i + 2 :]
+        if lo == 0 and hi == full:
+            whole = (*head, 0, low, *tail)
+            for child in children:
+                child.append(whole)
+            if checked:
+                misses.append(it)
+            continue
+        clo, chi = (lo >> s) & kmask, (hi >> s) & kmask
+        if clo == chi:
+            children[clo].append((*head, lo & low, hi & low, *tail))
+            continue
+        children[clo].append((*head, lo & low, low, *tail))
+        if chi > clo + 1:
+            whole = (*head, 0, low, *tail)
+            for c in range(clo + 1, chi):
+                children[c].append(whole)
+        children[chi].append((*head, 0, hi & low, *tail))
 
 
 def _fulls_after(fulls: list[int], a: _Axis, seg: int) -> list[int]:
@@ -669,11 +716,6 @@ def _spread(a: _Axis, k: int, b: _Axis | None = None, kb: int = 0) -> float:
     counts = counts.astype(np.float64)
     total = counts.sum()
     return float((counts * counts).sum() / total) if total else 0.0
-
-
-def _covers(a: _Item, b: _Item) -> bool:
-    """Whether ``a`` matches everything ``b`` matches (within the region)."""
-    return all(a[i] <= b[i] and b[i + 1] <= a[i + 1] for i in range(1, 11, 2))
 
 
 def _covers_region(it: _Item, fulls: list[int]) -> bool:

@@ -561,32 +561,8 @@ class _Builder:
         misses: tuple[list[_Item], list[_Item]] = ([], [])  # a check fails: that field's wildcards
         if len(parts) == 1:
             _split_one(items, parts[0], children, misses[0])
-        for it in items if len(parts) > 1 else ():
-            pieces = []  # per dimension: [(child index, lo, hi)]
-            for i, (lo_i, full, s, kmask, checked) in enumerate(parts):
-                lo, hi = it[lo_i], it[lo_i + 1]
-                low = (1 << s) - 1
-                if lo == 0 and hi == full:
-                    pieces.append([(c, 0, low) for c in range(kmask + 1)])
-                    if checked:
-                        misses[i].append(it)
-                    continue
-                clo, chi = (lo >> s) & kmask, (hi >> s) & kmask
-                if clo == chi:
-                    pieces.append([(clo, lo & low, hi & low)])
-                    continue
-                mid = [(c, 0, low) for c in range(clo + 1, chi)]
-                pieces.append([(clo, lo & low, low), *mid, (chi, 0, hi & low)])
-            lo_a, lo_b = parts[0][0], parts[1][0]
-            made: dict[tuple[int, int, int, int], _Item] = {}  # children mostly get equal pieces
-            for c0, lo0, hi0 in pieces[0]:
-                for c1, lo1, hi1 in pieces[1]:
-                    sub = made.get((lo0, hi0, lo1, hi1))
-                    if sub is None:
-                        new = list(it)
-                        new[lo_a], new[lo_a + 1], new[lo_b], new[lo_b + 1] = lo0, hi0, lo1, hi1
-                        sub = made[(lo0, hi0, lo1, hi1)] = tuple(new)
-                    children[c0 << k2 | c1].append(sub)
+        else:
+            _split_two(items, (parts[0], parts[1]), k2, children, misses)
         child_pos = list(pos)
         for a, k in plan:
             child_pos[a.d] = pos[a.d] + a.skip + k
@@ -632,7 +608,6 @@ def _split_one(items: list[_Item], part: _Part, children: list[list[_Item]], mis
     several children are one shared tuple (wildcards reach every child: no copy per child)."""
     lo_i, full, s, kmask, checked = part
     low = (1 << s) - 1
-    whole: _Item | None = None
     for it in items:
         lo, hi = it[lo_i], it[lo_i + 1]
         head, tail = it[:lo_i], it[lo_i + 2 :]
@@ -649,10 +624,47 @@ def _split_one(items: list[_Item], part: _Part, children: list[list[_Item]], mis
             continue
         children[clo].append((*head, lo & low, low, *tail))
         if chi > clo + 1:
-            whole = (*head, 0, low, *tail)
+            mid = (*head, 0, low, *tail)
             for c in range(clo + 1, chi):
-                children[c].append(whole)
+                children[c].append(mid)
         children[chi].append((*head, 0, hi & low, *tail))
+
+
+def _split_two(
+    items: list[_Item],
+    parts: tuple[_Part, _Part],
+    k2: int,
+    children: list[list[_Item]],
+    misses: tuple[list[_Item], list[_Item]],
+) -> None:
+    """:meth:`_Builder.split` on two dimensions: child ``c0 << k2 | c1`` gets the item's pieces
+    in both; equal pieces are one shared tuple (most children get the same middle piece)."""
+    lo_a, lo_b = parts[0][0], parts[1][0]
+    for it in items:
+        pieces = []  # per dimension: [(child index, lo, hi)]
+        for i, (lo_i, full, s, kmask, checked) in enumerate(parts):
+            lo, hi = it[lo_i], it[lo_i + 1]
+            low = (1 << s) - 1
+            if lo == 0 and hi == full:
+                pieces.append([(c, 0, low) for c in range(kmask + 1)])
+                if checked:
+                    misses[i].append(it)
+                continue
+            clo, chi = (lo >> s) & kmask, (hi >> s) & kmask
+            if clo == chi:
+                pieces.append([(clo, lo & low, hi & low)])
+                continue
+            mid = [(c, 0, low) for c in range(clo + 1, chi)]
+            pieces.append([(clo, lo & low, low), *mid, (chi, 0, hi & low)])
+        made: dict[tuple[int, int, int, int], _Item] = {}
+        for c0, lo0, hi0 in pieces[0]:
+            for c1, lo1, hi1 in pieces[1]:
+                sub = made.get((lo0, hi0, lo1, hi1))
+                if sub is None:
+                    new = list(it)
+                    new[lo_a], new[lo_a + 1], new[lo_b], new[lo_b + 1] = lo0, hi0, lo1, hi1
+                    sub = made[(lo0, hi0, lo1, hi1)] = tuple(new)
+                children[c0 << k2 | c1].append(sub)
 
 
 def _fulls_after(fulls: list[int], a: _Axis, seg: int) -> list[int]:

@@ -3,6 +3,7 @@ rule sets, live rule set updates (double buffering, stable hit counters), C/Pyth
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ from alveole.errors import ReloadRequiredError
 from alveole.vnf import Verdict, VnfInstance, compare, get, run_fixtures
 from alveole.vnf.firewall import FirewallConfig, default_hits, other_counts, rule_hits, top_rules
 from alveole.vnf.firewall import classifier as C
-from alveole.vnf.firewall.generate import frame_of, probe_keys, random_rules
+from alveole.vnf.firewall.generate import frame_of, probe_keys, random_rules, rules_within
 from alveole.vnf.firewall.match import first_match, key_of
 from alveole.vnf.firewall.tables import OTHER_REASONS
 from alveole.vnf.parse import parse
@@ -50,6 +51,7 @@ def test_c_constants_match_python() -> None:
             "FW_PROTO_CLASSES": C.PROTO_CLASSES,
             "FW_KEY_WORDS": C.KEY_WORDS,
             "FW_LEAF_BLOCK": C.LEAF_BLOCK,
+            "FW_LEAF_INLINE": C.LEAF_INLINE,
         }
         reasons = {f"FW_{name.upper()}": i for i, name in enumerate(OTHER_REASONS)}
         assert enum("fw_other_reason") == {**reasons, "FW_OTHER_MAX": len(OTHER_REASONS)}
@@ -64,6 +66,20 @@ def test_trees_agree_with_the_linear_model(n: int, ipv6: float, hook: str) -> No
     result = compare(SPEC, frames, hook=hook, config=cfg)
     assert result.ok, result.report()
     assert result.verdicts.get(Verdict.CONTINUE) and result.verdicts.get(Verdict.DROP)
+
+
+def test_roots_with_a_third_cut_agree_with_the_linear_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Third cuts at the roots (large trees only) forced on a small rule set; packets inside the
+    rules' 198.18.0.0/16 (root blocks) and outside (the third check's miss path)."""
+    monkeypatch.setattr(C, "ROOT3_MIN", 32)
+    monkeypatch.setattr(C, "ROOT3_SPREAD", 0.0)
+    cfg = FirewallConfig(rules=rules_within(6000, "198.18.0.0/16", seed=3), default="drop")
+    assert any(r.stride3 and r.cmask3 for trees in cfg.classifier.roots.values() for r, _ in trees)
+    keys = probe_keys(list(cfg.matches), 300, seed=4)
+    keys += [dataclasses.replace(k, dst=k.dst | 0x10000) for k in keys[:150]]  # 198.19/16
+    frames = [(f"probe {i}", frame_of(k)) for i, k in enumerate(keys)]
+    result = compare(SPEC, frames, hook="xdp", config=cfg)
+    assert result.ok, result.report()
 
 
 def test_rule_set_updates_flip_halves_and_keep_counters() -> None:

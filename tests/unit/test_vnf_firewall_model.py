@@ -3,6 +3,7 @@ classifier against a linear first match, the reference model on the fixture tabl
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 
@@ -13,9 +14,10 @@ from hypothesis import strategies as st
 from alveole.errors import VnfConfigError
 from alveole.vnf import Verdict, get
 from alveole.vnf.firewall import FirewallConfig, FirewallModel, compile_classifier
+from alveole.vnf.firewall import classifier as C
 from alveole.vnf.firewall.classifier import DEPTH_MAX, LEAF_MAX, proto_class
 from alveole.vnf.firewall.config import parse_ports
-from alveole.vnf.firewall.generate import frame_of, probe_keys, random_rules
+from alveole.vnf.firewall.generate import frame_of, probe_keys, random_rules, rules_within
 from alveole.vnf.firewall.match import DPORTX_NONE, ICMP_BASE, PacketKey, first_match, key_of
 from alveole.vnf.firewall.strategies import rules as rule_dicts
 from alveole.vnf.firewall.tables import RuleHits, table_sizes, top_rules
@@ -207,6 +209,28 @@ def test_small_binth_and_no_partition_still_agree() -> None:
     for kw in ({"binth": 1}, {"binth": 2, "spfac": 1.0}, {"partition": False}):
         c = compile_classifier(cfg.matches, **kw)  # type: ignore[arg-type]
         assert [c.lookup(k) for k in keys] == [first_match(cfg.matches, k) for k in keys]
+
+
+def test_roots_that_cut_a_third_field_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Third cuts (large trees only) forced on a small rule set: every root block and, for
+    packets outside the rules' 198.18.0.0/16, the third check's miss path."""
+    monkeypatch.setattr(C, "ROOT3_MIN", 32)
+    monkeypatch.setattr(C, "ROOT3_SPREAD", 0.0)
+    cfg = FirewallConfig(rules=rules_within(6000, "198.18.0.0/16", seed=3))
+    c = compile_classifier(cfg.matches)
+    roots = [r for trees in c.roots.values() for r, _ in trees]
+    assert any(r.stride3 and r.cmask3 for r in roots)
+    keys = probe_keys(list(cfg.matches), 800, seed=4)
+    keys += [dataclasses.replace(k, dst=k.dst | 0x10000) for k in keys[:300]]  # 198.19/16
+    keys += [dataclasses.replace(k, src=k.src | 0x10000) for k in keys[:200]]
+    third_misses = sum(
+        1
+        for k in keys
+        for r, _ in c.roots.get((4, proto_class(4, k.proto)), [])
+        if r.stride3 and C.key_words(k)[r.field3] & r.cmask3 != r.cvalue3
+    )
+    assert third_misses > 100
+    assert [c.lookup(k) for k in keys] == [first_match(cfg.matches, k) for k in keys]
 
 
 # --- the model ------------------------------------------------------------------------------------

@@ -25,6 +25,14 @@ checking one rule of a leaf ~2 ns; so the compiler buys levels with memory.
   first *check* the leading bits all its non-wildcard rules share in a dimension (path
   compression: 198.18.0.0/15 or 2001:db8::/32 cost no level): a packet whose bits
   differ can only match wildcard rules, and goes to the node's miss slot, built from them.
+* **Roots of large trees cut three dimensions.** A root lives in the config header, not
+  in a slot, so its record has room for a third cut (``field3``...): its bits pick a
+  block of the root's slots, each block laid out like a two-dimension node's children.
+  A tree of more than :data:`ROOT3_MIN` rules whose best pair of cuts still leaves more
+  than :data:`ROOT3_SPREAD` rules per child gets one, within a budget of its own
+  (:data:`ROOT3_SPFAC`): at 100k rules, the tree of wide rules reaches its leaves in 1.2
+  lookups instead of 2.2 (its children are the cells a two-level subtree reached), and
+  the narrow trees check a rule less per leaf.
 * **Choosing a cut.** For each dimension (and pair of dimensions), the widest cut whose
   children's rule lists, summed, stay within the replication budget (``spfac`` times the
   node's rules, plus ``MIN_BUDGET``); among those, the cut that leaves a rule in the
@@ -47,6 +55,8 @@ and :meth:`Classifier.walk`, a walk of those arrays that mirrors the BPF code.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -62,6 +72,7 @@ __all__ = [
     "EMPTY",
     "KEY_WORDS",
     "LEAF_BLOCK",
+    "LEAF_INLINE",
     "LEAF_MAX",
     "LEAF_PAD",
     "PROTO_CLASSES",
@@ -81,6 +92,7 @@ TREES_MAX = 4  # trees per family and protocol class
 PROTO_CLASSES = 4  # TCP, UDP, ICMP, other
 KEY_WORDS = 11  # src[4], dst[4], proto, sport, dportx
 LEAF_BLOCK = 8  # rule indexes per fw_leaves entry: a leaf's list starts an entry
+LEAF_INLINE = 4  # ... and its first rules are also in the leaf's own record (no fw_leaves lookup)
 LEAF_PAD = -1  # fills the rest of a leaf's last entry (never read: the leaf has its count)
 
 BINTH = 8  # a node with at most this many rules is a leaf
@@ -94,6 +106,16 @@ WIDE_BINTH = 16
 WIDE_TOP_SPFAC = 64.0
 WIDE_TOP_DEPTH = 2  # levels 0 and 1
 WIDE_MIN = 256  # ... when it is that big (a small one is one level anyway: small leaves check less)
+# a root may cut a third dimension (its record is in the header): when its tree has more than
+# ROOT3_MIN rules and its best pair of cuts leaves more than ROOT3_SPREAD rules per child (a
+# 10k-rule tree's pair leaves ~2: a third cut would double its memory for little); its budget
+# is about what the two levels it replaces took; the third cut takes at most ROOT3_K2 bits
+ROOT3_MIN = 1024
+ROOT3_SPREAD = 2.0
+ROOT3_SPFAC = 4096.0
+ROOT3_BUDGET = 1 << 24
+ROOT3_K2 = 8
+ROOT3_KMAX = 18  # bits of the three cuts together
 MIN_BUDGET = 64  # small nodes may cut a little wider than their share (a level saved)
 MAX_BUDGET = 1 << 18  # ... and no node copies rules more than this (memory, build time)
 KMAX = 16  # at most 2**16 children per node
@@ -135,6 +157,11 @@ class Slot(NamedTuple):
     (kmask + 1) << bits2`` children: ``base + n`` when the first check fails (only the first
     field's wildcards can match), ``base + n + 1`` when the second one does. Leaf: ``kmask``
     rules from ``base`` in the leaf rule table.
+
+    Roots only (``struct fw_root``): a third cut, when ``stride3`` is not 0. ``i3 =
+    (key[field3] >> shift3) & kmask3`` moves ``base`` to ``base + i3 * stride3`` (each block:
+    ``n`` children and the two miss slots); a failed third check goes to slot ``miss3``
+    (``empty`` bit 2: to no rule).
     """
 
     leaf: bool
@@ -151,18 +178,30 @@ class Slot(NamedTuple):
     cvalue2: int = 0
     bits2: int = 0
     empty: int = 0  # bit i: miss slot i is an empty leaf (the kernel stops without looking it up)
+    # roots only: a third field picks a block of ``stride3`` slots (children, then their misses)
+    field3: int = 0
+    shift3: int = 0
+    kmask3: int = 0
+    cmask3: int = 0
+    cvalue3: int = 0
+    stride3: int = 0
+    miss3: int = 0  # where a packet goes when the third check fails (empty bit 2: nowhere)
 
     def child(self, words: list[int]) -> int | None:
         """The index of the slot a packet with key ``words`` goes to next (None: an empty miss)."""
+        v3 = words[self.field3]
+        if v3 & self.cmask3 != self.cvalue3:
+            return None if self.empty >> 2 & 1 else self.miss3
+        block = self.base + ((v3 >> self.shift3) & self.kmask3) * self.stride3
         v, v2 = words[self.field], words[self.field2]
         miss = 0 if v & self.cmask != self.cvalue else 1 if v2 & self.cmask2 != self.cvalue2 else -1
         if miss < 0:
-            return self.base + (
+            return block + (
                 ((v >> self.shift) & self.kmask) << self.bits2 | ((v2 >> self.shift2) & self.kmask2)
             )
         if self.empty >> miss & 1:
             return None
-        return self.base + ((self.kmask + 1) << self.bits2) + miss
+        return block + ((self.kmask + 1) << self.bits2) + miss
 
 
 EMPTY = Slot(True, 0, 0, 0, 0, 0, 0)  # a leaf without rules
@@ -417,20 +456,31 @@ class _Builder:
             self.leaf_memo[ranks] = rec
         return rec
 
-    def node(self, cuts: list[_Cut], children: list[Slot], misses: tuple[Slot, Slot]) -> Slot:
+    def node(self, cuts: list[_Cut], children: list[Slot], misses: tuple[Slot, ...]) -> Slot:
         """A node record; its children (and its two miss slots after them, when it checks) go
-        into the table."""
-        base = len(self.out.slots)
-        self.out.slots.extend(children)
-        c0 = cuts[0]
-        c1 = cuts[1] if len(cuts) > 1 else _Cut.none()
-        empty = 0
-        if c0.cmask or c1.cmask:
-            self.out.slots.extend(misses)
-            empty = sum(1 << i for i, m in enumerate(misses) if m.leaf and m.kmask == 0)
+        into the table. A third cut (roots): one such block per value of its bits."""
+        slots = self.out.slots
+        base = len(slots)
+        c0, c1, c2 = (*cuts, _Cut.none(), _Cut.none())[:3]
+        n = len(children) >> c2.k
+        checks = bool(c0.cmask or c1.cmask)
+        for b in range(1 << c2.k):
+            slots.extend(children[b * n : (b + 1) * n])
+            if checks:
+                slots.extend(misses[:2])
+        empty = sum(1 << i for i, m in enumerate(misses[:2]) if checks and m.leaf and m.kmask == 0)
+        miss3 = 0
+        if c2.cmask:
+            m3 = misses[2]
+            if m3.leaf and m3.kmask == 0:
+                empty |= 4
+            else:
+                miss3 = len(slots)
+                slots.append(m3)
         return Slot(
             False, c0.field, c0.shift, c0.kmask, c0.cmask, c0.cvalue, base,
             c1.field, c1.shift, c1.kmask, c1.cmask, c1.cvalue, c1.k, empty,
+            c2.field, c2.shift, c2.kmask, c2.cmask, c2.cvalue, n + 2 * checks if c2.k else 0, miss3,
         )  # fmt: skip
 
     # --- internal nodes ---------------------------------------------------------------------------
@@ -513,12 +563,20 @@ class _Builder:
                 if a1 is a0 or not a1.kmax or a1.two_words:
                     continue
                 for k1 in range(1, a1.kmax + 1):
-                    k0 = _widest(a0, min(a0.kmax, KMAX - k1), budget, a1, k1)
+                    k0 = _widest(a0, min(a0.kmax, KMAX - k1), budget, [(a1, k1)])
                     if k0 == 0:
                         break
-                    score = _spread(a0, k0, a1, k1)
+                    score = _spread([(a0, k0), (a1, k1)])
                     if score < best[0] * PAIR_GAIN:
                         best = (score, [(a0, k0), (a1, k1)])
+        if (
+            depth == 0
+            and len(items) > ROOT3_MIN
+            and best is not None
+            and len(best[1]) == 2
+            and best[0] > ROOT3_SPREAD
+        ):
+            best = self.triple(axes, best, len(items))
         # a dimension whose common bits run into the next key word (an IPv6 prefix) cannot be
         # cut here: a check-only node first, when the cut after it beats the cuts possible now
         for a in axes:
@@ -541,6 +599,27 @@ class _Builder:
             return self.check_only(items, pos, fulls, best[1][0][0], depth)
         return self.split(items, pos, fulls, best[1], depth)
 
+    def triple(
+        self, axes: list[_Axis], best: tuple[float, list[tuple[_Axis, int]]], n: int
+    ) -> tuple[float, list[tuple[_Axis, int]]]:
+        """A root may cut a third dimension (its record is in the header, not a slot)."""
+        (a0, _), (a1, k1_pair) = best[1]
+        budget = min(ROOT3_SPFAC * n + MIN_BUDGET, ROOT3_BUDGET)
+        for a2 in axes:
+            if a2 is a0 or a2 is a1 or not a2.kmax or a2.two_words:
+                continue
+            for k2 in range(1, min(a2.kmax, ROOT3_K2) + 1):
+                for k1 in range(max(1, k1_pair - 2), min(a1.kmax, k1_pair + 3) + 1):
+                    if k1 + k2 >= ROOT3_KMAX:
+                        break
+                    k0 = _widest(a0, min(a0.kmax, ROOT3_KMAX - k1 - k2), budget, [(a1, k1), (a2, k2)])
+                    if k0 == 0:
+                        break
+                    score = _spread([(a0, k0), (a1, k1), (a2, k2)])
+                    if score < best[0] * PAIR_GAIN:
+                        best = (score, [(a0, k0), (a1, k1), (a2, k2)])
+        return best
+
     def split(
         self,
         items: list[_Item],
@@ -556,13 +635,15 @@ class _Builder:
             cuts += a.cuts(self.dims[a.d], k)
             s = a.width - a.skip - k
             parts.append((1 + 2 * a.d, fulls[a.d], s, (1 << k) - 1, bool(a.skip)))
-        k2 = cuts[1].k if len(cuts) > 1 else 0
-        children: list[list[_Item]] = [[] for _ in range(1 << (cuts[0].k + k2))]
-        misses: tuple[list[_Item], list[_Item]] = ([], [])  # a check fails: that field's wildcards
+        ks = [c.k for c in cuts]
+        children: list[list[_Item]] = [[] for _ in range(1 << sum(ks))]
+        misses: tuple[list[_Item], ...] = ([], [], [])  # a check fails: that field's wildcards
         if len(parts) == 1:
             _split_one(items, parts[0], children, misses[0])
-        else:
-            _split_two(items, (parts[0], parts[1]), k2, children, misses)
+        elif len(parts) == 2:
+            _split_two(items, (parts[0], parts[1]), ks[1], children, misses)
+        else:  # a root's third cut: blocks of the first two cuts' children (c2 << k0 + k1 | c0 << k1 | c1)
+            _split_three(items, parts, ks, children, misses)
         child_pos = list(pos)
         for a, k in plan:
             child_pos[a.d] = pos[a.d] + a.skip + k
@@ -577,7 +658,7 @@ class _Builder:
         if len(plan) == 1 and len(cuts) == 2:  # one field over two words: both checks, one miss set
             misses = (misses[0], misses[0] if cuts[1].cmask else [])
         miss_recs = tuple(self.build(m, pos, depth + 1) if m else EMPTY for m in misses)
-        return self.node(cuts, recs, miss_recs)  # type: ignore[arg-type]
+        return self.node(cuts, recs, miss_recs)
 
     def checked(self, items: list[_Item], fulls: list[int], a: _Axis) -> tuple[int, list[_Item]]:
         """(bits checked, the items as the check's child sees them) for a check-only node on ``a``:
@@ -667,6 +748,27 @@ def _split_two(
                 children[c0 << k2 | c1].append(sub)
 
 
+def _split_three(
+    items: list[_Item],
+    parts: list[_Part],
+    ks: list[int],
+    children: list[list[_Item]],
+    misses: tuple[list[_Item], ...],
+) -> None:
+    """:meth:`_Builder.split` on three dimensions: the third as :func:`_split_one` (a few
+    blocks), then each block on the first two as :func:`_split_two`. Misses come from the
+    items as they are (a block's pieces are not what a failed check sees)."""
+    blocks: list[list[_Item]] = [[] for _ in range(1 << ks[2])]
+    _split_one(items, (*parts[2][:4], False), blocks, [])
+    n = 1 << (ks[0] + ks[1])
+    unchecked = ((*parts[0][:4], False), (*parts[1][:4], False))
+    for b, block in enumerate(blocks):
+        _split_two(block, unchecked, ks[1], children[b * n : (b + 1) * n], ((), ()))  # type: ignore[arg-type]
+    for i, (lo_i, full, _, _, checked) in enumerate(parts):
+        if checked:
+            misses[i].extend(it for it in items if it[lo_i] == 0 and it[lo_i + 1] == full)
+
+
 def _fulls_after(fulls: list[int], a: _Axis, seg: int) -> list[int]:
     """The region's full intervals once ``seg`` more bits of ``a``'s dimension are fixed."""
     out = list(fulls)
@@ -674,60 +776,68 @@ def _fulls_after(fulls: list[int], a: _Axis, seg: int) -> list[int]:
     return out
 
 
-def _widest(a: _Axis, kmax: int, budget: float, b: _Axis | None = None, kb: int = 0) -> int:
-    """The widest cut of ``a`` (with ``kb`` bits of ``b``) within the replication budget.
+def _widest(a: _Axis, kmax: int, budget: float, others: Sequence[tuple[_Axis, int]] = ()) -> int:
+    """The widest cut of ``a`` (next to the cuts ``others``) within the replication budget.
 
-    Alone, at least one bit; next to ``b``, 0 when even one bit is over budget.
+    Alone, at least one bit; next to others, 0 when even one bit is over budget.
     """
-    sb = b.spans(kb) if b is not None else None
+    sb: np.ndarray | None = None
+    kb = 0
+    for b, k_b in others:
+        sb = b.spans(k_b) if sb is None else sb * b.spans(k_b)
+        kb += k_b
     k = 0
     for kk in range(1, kmax + 1):
         spans = a.spans(kk)
         total = int((spans * sb).sum() if sb is not None else spans.sum()) + (1 << (kk + kb))
-        if total > budget and (kk > 1 or b is not None):
+        if total > budget and (kk > 1 or sb is not None):
             break
         k = kk
     return k
+
+
+def _spread(plan: Sequence[tuple[_Axis, int]]) -> float:
+    """The mean size of the child a rule lands in (children weighted by their sizes), for a
+    cut of ``k`` bits of each axis in ``plan``: per-child counts by inclusion-exclusion on the
+    corners of each rule's box, then a running sum along each axis.
+
+    Empty children do not lower it (packets go where rules are): a cut that leaves one
+    big child scores badly however many empty ones it makes.
+    """
+    dims = [(1 << k) + 1 for _, k in plan]
+    ends = [(a.tlo >> (a.res - k), (a.thi >> (a.res - k)) + 1) for a, k in plan]
+    size = math.prod(dims)
+    diff: np.ndarray | None = None
+    for corner in itertools.product((0, 1), repeat=len(plan)):
+        idx = ends[0][corner[0]]
+        for d in range(1, len(plan)):
+            idx = idx * dims[d] + ends[d][corner[d]]
+        counts = np.bincount(idx, minlength=size)
+        if diff is None:
+            diff = counts
+        elif sum(corner) % 2:
+            diff -= counts
+        else:
+            diff += counts
+    assert diff is not None
+    grid = diff.reshape(dims)
+    for axis in range(len(plan)):
+        grid = grid.cumsum(axis)
+    cells = grid[tuple(slice(0, d - 1) for d in dims)].astype(np.float64)
+    total = cells.sum()
+    return float((cells * cells).sum() / total) if total else 0.0
 
 
 def _enough(a: _Axis, kw: int) -> tuple[int, float]:
     """(k, spread): the narrowest cut of ``a`` (at most ``kw`` bits) that separates the rules
     about as well as the widest one. Sparse rules (IPv6 hosts) need few bits where dense
     ones need many; the bits that separate nothing would only cost memory."""
-    target = _spread(a, kw)
+    target = _spread([(a, kw)])
     for k in range(1, kw):
-        score = _spread(a, k)
+        score = _spread([(a, k)])
         if score <= target * ENOUGH:
             return k, score
     return kw, target
-
-
-def _spread(a: _Axis, k: int, b: _Axis | None = None, kb: int = 0) -> float:
-    """The mean size of the child a rule lands in (children weighted by their sizes).
-
-    Empty children do not lower it (packets go where rules are): a cut that leaves one
-    big child scores badly however many empty ones it makes.
-    """
-    sa = a.res - k
-    alo, ahi = a.tlo >> sa, a.thi >> sa
-    if b is None:
-        diff = np.bincount(alo, minlength=(1 << k) + 1) - np.bincount(ahi + 1, minlength=(1 << k) + 1)
-        counts = np.cumsum(diff)[: 1 << k]
-    else:
-        sb = b.res - kb
-        blo, bhi = b.tlo >> sb, b.thi >> sb
-        w = (1 << kb) + 1
-        size = ((1 << k) + 1) * w
-        diff = (
-            np.bincount(alo * w + blo, minlength=size)
-            - np.bincount(alo * w + bhi + 1, minlength=size)
-            - np.bincount((ahi + 1) * w + blo, minlength=size)
-            + np.bincount((ahi + 1) * w + bhi + 1, minlength=size)
-        )
-        counts = diff.reshape((1 << k) + 1, w).cumsum(0).cumsum(1)[: 1 << k, : 1 << kb]
-    counts = counts.astype(np.float64)
-    total = counts.sum()
-    return float((counts * counts).sum() / total) if total else 0.0
 
 
 def _covers_region(it: _Item, fulls: list[int]) -> bool:

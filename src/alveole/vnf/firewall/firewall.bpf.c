@@ -2,9 +2,9 @@
 /*
  * firewall: ordered 5-tuple rules (prefixes, protocol, port ranges, ICMP type),
  * first match by priority, compiled in Python into multi-way decision trees
- * (HiCuts/HyperCuts: nodes cut one or two fields on bit-aligned ranges, with
- * path compression; EffiCuts-style separate trees for wide rules; one set of
- * trees per family and protocol class; see classifier.py). A lookup walks at
+ * (HiCuts/HyperCuts: nodes cut one or two fields on bit-aligned ranges, roots
+ * up to three, with path compression; EffiCuts-style separate trees for wide
+ * rules; one set of trees per family and protocol class; see classifier.py). A lookup walks at
  * most FW_TREES_MAX trees of at most FW_DEPTH_MAX nodes, one array lookup per
  * level, then checks the rules of one leaf: its cost depends on the depth and
  * the leaf sizes, not on the number of rules.
@@ -43,6 +43,7 @@ enum fw_limits {
 	FW_PROTO_CLASSES = 4, /* TCP, UDP, ICMP (of the family), other */
 	FW_KEY_WORDS = 11,   /* src[4], dst[4], proto, sport, dportx */
 	FW_LEAF_BLOCK = 8,   /* rule indexes per fw_leaves entry (a leaf starts a block) */
+	FW_LEAF_INLINE = 4,  /* ... the first of them also in the leaf's own record */
 };
 
 #define FW_NO_RULE 0xffffffffU  /* no rule matched (and: no such tree) */
@@ -70,7 +71,9 @@ const volatile __u32 fw_stateful = 0;
  * consecutive slots base .. base + n - 1, n = (kmask + 1) << bits2, each a
  * full copy of the child's slot (one lookup per level). A node that checks
  * has two miss slots after them: base + n (the first check failed), base + n
- * + 1 (the second one did).
+ * + 1 (the second one did). A leaf (field FW_LEAF_FIELD) has kmask rules from
+ * fw_leaves entry base on; its first FW_LEAF_INLINE are also in its first
+ * words (cmask ...): a leaf of up to 4 rules costs no fw_leaves lookup.
  */
 struct fw_slot {
 	__u32 cmask;   /* key[field] & cmask must equal cvalue ... */
@@ -89,6 +92,25 @@ struct fw_slot {
 	__u8 pad[2];   /* 32 bytes exactly: a value size of 40 would cost a multiply per level */
 };
 
+/*
+ * A tree's root, in the config header (no lookup), may cut a third field
+ * (stride3 != 0; large trees only, classifier.py): i3 = (key[field3] >>
+ * shift3) & kmask3 picks the block of stride3 slots at base + i3 * stride3,
+ * laid out like a node's children and its two miss slots. When the third
+ * check fails, the walk goes on at slot miss3 (empty bit 2: no rule).
+ */
+struct fw_root {
+	struct fw_slot s;
+	__u32 cmask3;
+	__u32 cvalue3;
+	__u32 stride3;
+	__u32 miss3;
+	__u16 kmask3;
+	__u8 field3;
+	__u8 shift3;
+	__u32 pad;
+};
+
 /* the enums above are used as numbers only: keep their BTF for Python's tests */
 ALV_BTF_EXPORT(enum fw_limits);
 ALV_BTF_EXPORT(enum fw_other_reason);
@@ -101,9 +123,9 @@ struct fw_conf {
 	__u32 pad;
 	__u64 tag;             /* digest of the config this half holds (Python skips no-op updates) */
 	/* per family (IPv4, IPv6) and protocol class (TCP, UDP, ICMP, other): each tree's best
-	 * (lowest) rule index, FW_NO_RULE for no tree, and its root slot (here: one lookup less) */
+	 * (lowest) rule index, FW_NO_RULE for no tree, and its root (here: one lookup less) */
 	__u32 best[2][FW_PROTO_CLASSES][FW_TREES_MAX];
-	struct fw_slot root[2][FW_PROTO_CLASSES][FW_TREES_MAX];
+	struct fw_root root[2][FW_PROTO_CLASSES][FW_TREES_MAX];
 };
 
 /* a rule as the kernel checks it; addresses in host order per 32-bit word, masked */
@@ -206,17 +228,32 @@ static __always_inline void fw_count(void *map, __u32 slot, __u32 len)
 }
 
 /*
- * Follow nodes from a root slot down to a leaf: returns its first fw_leaves
- * entry << 32 | its rule count (0: no leaf). One exit with plain numbers, so that the
- * verifier merges the paths of all depths before the leaf is scanned.
+ * Follow nodes from a tree's root down to a leaf: returns the leaf's record
+ * (NULL: no leaf). A root
+ * that cuts a third field first picks its block of slots (add, applied to the
+ * root's child only) or goes to its miss3 slot.
  */
-static __always_inline __u64 fw_walk(const struct fw_slot *s, const struct fw_key *k)
+static __always_inline const struct fw_slot *fw_walk(const struct fw_root *r, const struct fw_key *k)
 {
-	__u32 i, v, v2, n, idx;
+	const struct fw_slot *s = &r->s;
+	__u32 i, v, v2, n, idx, add = 0;
 
+	if (r->stride3) {
+		v = k->w[r->field3 & 15];
+		if ((v & r->cmask3) != r->cvalue3) {
+			if (s->empty & 4)
+				return NULL;
+			idx = r->miss3;
+			s = bpf_map_lookup_elem(&fw_slots, &idx);
+			if (!s)
+				return NULL;
+		} else {
+			add = ((v >> (r->shift3 & 31)) & r->kmask3) * r->stride3;
+		}
+	}
 	for (i = 0; i < FW_DEPTH_MAX; i++) {
 		if (s->field == FW_LEAF_FIELD)
-			return (__u64)s->base << 32 | s->kmask;
+			return s;
 		v = k->w[s->field & 15];
 		v2 = k->w[s->field2 & 15];
 		n = ((__u32)s->kmask + 1) << (s->bits2 & 15);
@@ -232,11 +269,13 @@ static __always_inline __u64 fw_walk(const struct fw_slot *s, const struct fw_ke
 		} else
 			idx = s->base + ((((v >> (s->shift & 31)) & s->kmask) << (s->bits2 & 15)) |
 					 ((v2 >> (s->shift2 & 31)) & s->kmask2));
+		idx += add;
+		add = 0;
 		s = bpf_map_lookup_elem(&fw_slots, &idx);
 		if (!s)
 			break;
 	}
-	return 0; /* an empty miss (or deeper than the compiler builds): no rule */
+	return NULL; /* an empty miss (or deeper than the compiler builds): no rule */
 }
 
 static __always_inline int fw_in(__u32 v, __u32 lo, __u32 hi)
@@ -267,28 +306,37 @@ static __always_inline int fw_matches(const struct fw_rule *r, const struct fw_k
 }
 
 /*
- * Scan a leaf (from fw_walk) for its first rule that matches and beats best
- * (a lower index in fw_rules): returns index << 32 | verdict << 24 | slot of
- * that rule, else best as it was. Only values read from maps come out: a
+ * Scan a leaf (from fw_walk; NULL: none) for its first rule that matches and
+ * beats best (a lower index in fw_rules): returns index << 32 | verdict << 24
+ * | slot of that rule, else best as it was. Only values read from maps come out: a
  * leaf position would carry the loop counter, and the verifier would walk
  * every later tree once per iteration of this loop.
  */
-static __always_inline __u64 fw_scan(__u64 leaf, __u64 best, const struct fw_key *k, __u32 v6)
+static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, const struct fw_key *k, __u32 v6)
 {
-	__u32 block = leaf >> 32, count = (__u32)leaf, i, *ri;
-	struct fw_leaf_block *b = NULL;
+	__u32 count, base, block, i;
+	const struct fw_leaf_block *b = NULL;
+	const __u32 *ri;
 	struct fw_rule *r;
 
+	if (!leaf)
+		return best;
+	count = leaf->kmask;
+	base = leaf->base;
 	for (i = 0; i < FW_LEAF_MAX; i++) {
 		if (i >= count)
 			break;
-		if (!(i % FW_LEAF_BLOCK)) {
-			b = bpf_map_lookup_elem(&fw_leaves, &block);
-			block++;
+		if (i < FW_LEAF_INLINE) {
+			ri = &leaf->cmask + i; /* the leaf's record holds its first rules */
+		} else {
+			if (i == FW_LEAF_INLINE || !(i % FW_LEAF_BLOCK)) {
+				block = base + i / FW_LEAF_BLOCK;
+				b = bpf_map_lookup_elem(&fw_leaves, &block);
+			}
+			if (!b)
+				break;
+			ri = &b->rule[i % FW_LEAF_BLOCK];
 		}
-		if (!b)
-			break;
-		ri = &b->rule[i % FW_LEAF_BLOCK];
 		if (*ri >= best >> 32)
 			break;
 		r = bpf_map_lookup_elem(&fw_rules, ri);

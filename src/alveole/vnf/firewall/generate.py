@@ -17,7 +17,7 @@ from typing import Any
 from ..csum import checksum
 from .match import DPORTX_NONE, ICMP_BASE, PacketKey
 
-__all__ = ["BASE4", "BASE6", "frame_of", "probe_keys", "random_rules", "specificity"]
+__all__ = ["BASE4", "BASE6", "frame_of", "probe_keys", "random_rules", "rules_within", "specificity"]
 
 BASE4 = ipaddress.IPv4Network("198.18.0.0/15")
 BASE6 = ipaddress.IPv6Network("2001:db8::/32")
@@ -109,6 +109,17 @@ def random_rules(n: int, seed: int = 1, *, ipv6: float = 0.0) -> list[dict[str, 
         out.append(rule)
     out.sort(key=specificity, reverse=True)
     return out
+
+
+def rules_within(n: int, network: str, seed: int = 1) -> list[dict[str, Any]]:
+    """The IPv4 rules of :func:`random_rules` ``(n, seed)`` whose addresses lie in ``network``
+    (rules without an address kept): packets outside it fail the trees' address checks."""
+    net = ipaddress.ip_network(network)
+    return [
+        r
+        for r in random_rules(n, seed)
+        if all(ipaddress.ip_network(r[side]).subnet_of(net) for side in ("src", "dst") if side in r)  # type: ignore[arg-type]
+    ]
 
 
 def _inside(rng: random.Random, lo: int, hi: int) -> int:

@@ -29,7 +29,7 @@ from ...bpf import Map
 from ...bpf._libbpf import BpfMapBatchOpts, lib
 from ...errors import BpfError, VnfError
 from ..verdict import Verdict
-from .classifier import EMPTY, LEAF_BLOCK, LEAF_PAD, PROTO_CLASSES, TREES_MAX, Classifier, Slot
+from .classifier import EMPTY, LEAF_BLOCK, LEAF_INLINE, LEAF_PAD, PROTO_CLASSES, TREES_MAX, Classifier, Slot
 
 if TYPE_CHECKING:
     from .config import FirewallConfig, Rule
@@ -198,9 +198,12 @@ def _encode_rules(m: Map, cfg: FirewallConfig, slots: list[int]) -> bytes:
     return bytes(m.value_codec.encode_many(values))
 
 
-def _slot(make: Any, s: Slot, half: _Half) -> Any:
+def _slot(make: Any, s: Slot, half: _Half, leaves: list[int]) -> Any:
     if s.leaf:
-        return make(base=s.base // LEAF_BLOCK + half.leaves, kmask=s.kmask, field=LEAF_FIELD)
+        # its first rules also in the record (cmask, cvalue, cmask2, cvalue2): no fw_leaves lookup
+        first = [r + half.rules for r in leaves[s.base : s.base + min(s.kmask, LEAF_INLINE)]]
+        first += [0] * (LEAF_INLINE - len(first))
+        return make(*first, base=s.base // LEAF_BLOCK + half.leaves, kmask=s.kmask, field=LEAF_FIELD)
     return make(
         cmask=s.cmask,
         cvalue=s.cvalue,
@@ -218,9 +221,22 @@ def _slot(make: Any, s: Slot, half: _Half) -> Any:
     )
 
 
+def _root(slot_type: Any, s: Slot, half: _Half, leaves: list[int]) -> dict[str, Any]:
+    return dict(
+        s=_slot(slot_type, s, half, leaves),
+        cmask3=s.cmask3,
+        cvalue3=s.cvalue3,
+        stride3=s.stride3,
+        miss3=s.miss3 + half.slots if s.miss3 else 0,
+        kmask3=s.kmask3,
+        field3=s.field3,
+        shift3=s.shift3,
+    )
+
+
 def _encode_slots(m: Map, c: Classifier, half: _Half) -> bytes:
     make = m.value_codec.type
-    return bytes(m.value_codec.encode_many(_slot(make, s, half) for s in c.slots))
+    return bytes(m.value_codec.encode_many(_slot(make, s, half, c.leaves) for s in c.slots))
 
 
 def _encode_head(m: Map, slot_type: Any, cfg: FirewallConfig, half: _Half, tag: int) -> Any:
@@ -231,9 +247,8 @@ def _encode_head(m: Map, slot_type: Any, cfg: FirewallConfig, half: _Half, tag: 
         for cls in range(PROTO_CLASSES):
             trees = c.roots.get((family, cls), [])
             pad = TREES_MAX - len(trees)
-            fam_roots.append(
-                tuple(_slot(slot_type, r, half) for r, _ in trees) + (_slot(slot_type, EMPTY, half),) * pad
-            )
+            empty = _root(slot_type, EMPTY, half, c.leaves)
+            fam_roots.append(tuple(_root(slot_type, r, half, c.leaves) for r, _ in trees) + (empty,) * pad)
             fam_best.append(tuple(b + half.rules for _, b in trees) + (NO_RULE,) * pad)
         roots.append(tuple(fam_roots))
         best.append(tuple(fam_best))

@@ -5,13 +5,18 @@ Rows come from a registry: every catalog VNF contributes its own through
 ``firewall-100`` …), and :func:`register` adds rows that are not catalog VNFs.
 
 How a row is measured: its setup loads the program and fills its state to a
-working size; then, ``runs`` times, every prepared frame goes through
-BPF_PROG_TEST_RUN with ``repeat = total // frames`` (about ``total`` packets a
-run), the run's figure being the mean of the frames' kernel-timed ns. The row's
-figure is the median of the runs. Cycling many distinct frames keeps per-flow
-VNFs honest: one hot flow would stay in cache. The floor (an XDP program that
-only returns XDP_PASS) is measured the same way in the same process, so rows
-are read as "floor + N ns".
+working size; a run sends every prepared frame through BPF_PROG_TEST_RUN with
+``repeat = total // frames`` (about ``total`` packets), the run's figure being
+the mean of the frames' kernel-timed ns. The row's figure is the median of
+``runs`` runs. Cycling many distinct frames keeps per-flow VNFs honest: one hot
+flow would stay in cache. The floor (an XDP program that only returns XDP_PASS)
+is measured the same way in the same process, so rows are read as "floor + N ns".
+
+Rows are interleaved: every row is set up first and stays loaded, then each
+round runs every row once (the floors too). A VM's speed drifts by several
+percent over a minute (its neighbours); measured one after the other, two rows
+of the same run differed by that drift (the firewall's 100k/100 ratio moved by
+±0.1 between runs), measured in the same rounds they see the same machine.
 
 Wall time: test_run of an XDP program with repeat > 1 adds the program to the
 kernel's XDP dispatcher and removes it again on every call, each time waiting
@@ -25,7 +30,8 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from .. import progs
@@ -90,52 +96,65 @@ def _in_xdp_dispatcher(program: Any) -> Iterator[None]:
             yield
 
 
-def _ns_per_packet(program: Any, frames: list[bytes], total: int, runs: int, max_repeat: int = 0) -> float:
-    with _in_xdp_dispatcher(program):
-        return _median_ns(program, frames, total, runs, max_repeat)
+@dataclass(frozen=True)
+class _Timed:
+    """A program and its frames, as one run times them."""
+
+    program: Any
+    frames: list[bytes]
+    repeat: int
+
+    @classmethod
+    def of(cls, program: Any, frames: list[bytes], total: int, max_repeat: int = 0) -> _Timed:
+        repeat = max(1, total // len(frames))
+        return cls(program, frames, min(repeat, max_repeat) if max_repeat else repeat)
+
+    def run_ns(self) -> float:
+        """One run: the mean kernel-timed ns of the frames."""
+        total = sum(self.program.run(f, repeat=self.repeat).duration_ns for f in self.frames)
+        return total / len(self.frames)
 
 
-def _median_ns(program: Any, frames: list[bytes], total: int, runs: int, max_repeat: int = 0) -> float:
-    repeat = max(1, total // len(frames))
-    if max_repeat:
-        repeat = min(repeat, max_repeat)
-    per_run = [
-        sum(program.run(frame, repeat=repeat).duration_ns for frame in frames) / len(frames)
-        for _ in range(runs)
-    ]
-    return float(statistics.median(per_run))
-
-
-def _floors(total: int, runs: int) -> dict[str, float]:
-    with open_source(progs.path("noop")) as noop:
-        noop.load()
-        return {
-            "xdp": _ns_per_packet(noop.program("xdp_noop"), [FLOOR_FRAME], total, runs),
-            "tc": _ns_per_packet(noop.program("tc_noop"), [FLOOR_FRAME], total, runs),
-        }
+def _medians(timed: list[_Timed], runs: int) -> list[float]:
+    """Each program's median over ``runs`` rounds that each run every program once."""
+    per_run: list[list[float]] = [[] for _ in timed]
+    for _ in range(runs):
+        for i, t in enumerate(timed):
+            per_run[i].append(t.run_ns())
+    return [float(statistics.median(v)) for v in per_run]
 
 
 def measure_pktcost(only: Iterable[str] = (), total: int = 1 << 20, runs: int = 5) -> dict[str, Any]:
     """``{"floor_ns": N, "results": [{"name", "ns", ...}]}`` for the selected rows."""
     selected = rows(only)
-    floors = _floors(total, runs)
-    results = []
-    for row in selected:
-        with row.setup() as case:
-            ns = _ns_per_packet(case.program, case.frames, total, runs, case.max_repeat)
-        results.append(
-            {
-                "name": row.name,
-                "ns": round(ns, 1),
-                "over_floor_ns": round(ns - floors[case.hook], 1),
-                "hook": case.hook,
-                "frames": len(case.frames),
-                "note": row.note,
-            }
-        )
+    with ExitStack() as stack:
+        noop = stack.enter_context(open_source(progs.path("noop")))
+        noop.load()
+        floors = [noop.program("xdp_noop"), noop.program("tc_noop")]
+        timed = [_Timed.of(p, [FLOOR_FRAME], total) for p in floors]
+        cases = []
+        for row in selected:
+            case = stack.enter_context(row.setup())
+            cases.append(case)
+            timed.append(_Timed.of(case.program, case.frames, total, case.max_repeat))
+        for t in timed:
+            stack.enter_context(_in_xdp_dispatcher(t.program))
+        floor_xdp, floor_tc, *ns = _medians(timed, runs)
+    floor_of = {"xdp": floor_xdp, "tc": floor_tc}
+    results = [
+        {
+            "name": row.name,
+            "ns": round(row_ns, 1),
+            "over_floor_ns": round(row_ns - floor_of[case.hook], 1),
+            "hook": case.hook,
+            "frames": len(case.frames),
+            "note": row.note,
+        }
+        for row, case, row_ns in zip(selected, cases, ns, strict=True)
+    ]
     return {
-        "floor_ns": round(floors["xdp"], 1),
-        "floor_tc_ns": round(floors["tc"], 1),
+        "floor_ns": round(floor_xdp, 1),
+        "floor_tc_ns": round(floor_tc, 1),
         "results": results,
         "packets_per_run": total,
         "runs": runs,

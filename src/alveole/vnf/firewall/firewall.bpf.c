@@ -286,12 +286,18 @@ static __always_inline int fw_in(__u32 v, __u32 lo, __u32 hi)
 /* whether word i of the key differs from the rule's (masked) address word */
 #define FW_DIFF(k, addr, mask, i) (((k) & (mask)[i]) != (addr)[i])
 
-static __always_inline int fw_matches(const struct fw_rule *r, const struct fw_key *k, __u32 v6)
+/*
+ * Whether rule r matches key k. The protocol is checked in the trees of other
+ * protocols only (proto_any 0): a TCP, UDP or ICMP tree holds the rules of that
+ * protocol and the rules of any protocol, which all match its packets.
+ */
+static __always_inline int fw_matches(const struct fw_rule *r, const struct fw_key *k, __u32 v6, __u32 proto_any)
 {
 	if (FW_DIFF(k->w[3], r->src, r->src_mask, 3) || FW_DIFF(k->w[7], r->dst, r->dst_mask, 3))
 		return 0;
-	if (!fw_in(k->w[10], r->dportx_lo, r->dportx_hi) || !fw_in(k->w[9], r->sport_lo, r->sport_hi) ||
-	    !fw_in(k->w[8], r->proto_lo, r->proto_hi))
+	if (!fw_in(k->w[10], r->dportx_lo, r->dportx_hi) || !fw_in(k->w[9], r->sport_lo, r->sport_hi))
+		return 0;
+	if (!proto_any && !fw_in(k->w[8], r->proto_lo, r->proto_hi))
 		return 0;
 	/* IPv4 trees hold IPv4 and any-family rules: words 0-2 are the ::ffff: prefix or masked out */
 	if (v6) {
@@ -312,7 +318,8 @@ static __always_inline int fw_matches(const struct fw_rule *r, const struct fw_k
  * leaf position would carry the loop counter, and the verifier would walk
  * every later tree once per iteration of this loop.
  */
-static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, const struct fw_key *k, __u32 v6)
+static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, const struct fw_key *k, __u32 v6,
+					 __u32 proto_any)
 {
 	__u32 count, base, block, i;
 	const struct fw_leaf_block *b = NULL;
@@ -342,7 +349,7 @@ static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, con
 		r = bpf_map_lookup_elem(&fw_rules, ri);
 		if (!r)
 			break;
-		if (fw_matches(r, k, v6))
+		if (fw_matches(r, k, v6, proto_any))
 			return (__u64)*ri << 32 | (__u32)r->verdict << 24 | (r->slot & FW_SLOT_MASK);
 	}
 	return best;
@@ -353,7 +360,7 @@ static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, con
  * first matching rule over the trees of its family (v6) and protocol class
  * (c), else the default policy (slot 0).
  */
-static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6, __u32 c)
+static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6, __u32 c, const __u32 proto_any)
 {
 	__u64 best = FW_NO_MATCH;
 	struct fw_conf *sel, *head;
@@ -372,7 +379,7 @@ static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6
 	for (t = 0; t < FW_TREES_MAX; t++) {
 		if (head->best[v6][c][t] >= best >> 32)
 			break; /* trees are in order of their best rule: none can win any more */
-		best = fw_scan(fw_walk(&head->root[v6][c][t], k), best, k, v6);
+		best = fw_scan(fw_walk(&head->root[v6][c][t], k), best, k, v6, proto_any);
 	}
 	if (best == FW_NO_MATCH)
 		return head->default_verdict << 24;
@@ -388,12 +395,16 @@ static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6
  */
 __attribute__((noinline)) __u32 fw_lookup4(const struct fw_key *k, __u32 c)
 {
-	return fw_lookup_in(k, 0, c);
+	if (c == FW_PROTO_CLASSES - 1)
+		return fw_lookup_in(k, 0, c, 0);
+	return fw_lookup_in(k, 0, c, 1);
 }
 
 __attribute__((noinline)) __u32 fw_lookup6(const struct fw_key *k, __u32 c)
 {
-	return fw_lookup_in(k, 1, c);
+	if (c == FW_PROTO_CLASSES - 1)
+		return fw_lookup_in(k, 1, c, 0);
+	return fw_lookup_in(k, 1, c, 1);
 }
 
 /* the trees a protocol uses: TCP, UDP, ICMP (of the family), other (classifier.proto_class) */

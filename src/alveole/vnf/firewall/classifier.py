@@ -576,7 +576,7 @@ class _Builder:
             and len(best[1]) == 2
             and best[0] > ROOT3_SPREAD
         ):
-            best = self.triple(axes, best, len(items))
+            best = _triple(axes, best, len(items))
         # a dimension whose common bits run into the next key word (an IPv6 prefix) cannot be
         # cut here: a check-only node first, when the cut after it beats the cuts possible now
         for a in axes:
@@ -599,27 +599,6 @@ class _Builder:
             return self.check_only(items, pos, fulls, best[1][0][0], depth)
         return self.split(items, pos, fulls, best[1], depth)
 
-    def triple(
-        self, axes: list[_Axis], best: tuple[float, list[tuple[_Axis, int]]], n: int
-    ) -> tuple[float, list[tuple[_Axis, int]]]:
-        """A root may cut a third dimension (its record is in the header, not a slot)."""
-        (a0, _), (a1, k1_pair) = best[1]
-        budget = min(ROOT3_SPFAC * n + MIN_BUDGET, ROOT3_BUDGET)
-        for a2 in axes:
-            if a2 is a0 or a2 is a1 or not a2.kmax or a2.two_words:
-                continue
-            for k2 in range(1, min(a2.kmax, ROOT3_K2) + 1):
-                for k1 in range(max(1, k1_pair - 2), min(a1.kmax, k1_pair + 3) + 1):
-                    if k1 + k2 >= ROOT3_KMAX:
-                        break
-                    k0 = _widest(a0, min(a0.kmax, ROOT3_KMAX - k1 - k2), budget, [(a1, k1), (a2, k2)])
-                    if k0 == 0:
-                        break
-                    score = _spread([(a0, k0), (a1, k1), (a2, k2)])
-                    if score < best[0] * PAIR_GAIN:
-                        best = (score, [(a0, k0), (a1, k1), (a2, k2)])
-        return best
-
     def split(
         self,
         items: list[_Item],
@@ -628,7 +607,7 @@ class _Builder:
         plan: list[tuple[_Axis, int]],
         depth: int,
     ) -> Slot:
-        """Cut ``items`` on one or two dimensions; build the children and the miss subtree."""
+        """Cut ``items`` on one to three dimensions; build the children and the miss subtrees."""
         cuts: list[_Cut] = []
         parts: list[_Part] = []  # per dimension
         for a, k in plan:
@@ -767,6 +746,28 @@ def _split_three(
     for i, (lo_i, full, _, _, checked) in enumerate(parts):
         if checked:
             misses[i].extend(it for it in items if it[lo_i] == 0 and it[lo_i + 1] == full)
+
+
+def _triple(
+    axes: list[_Axis], best: tuple[float, list[tuple[_Axis, int]]], n: int
+) -> tuple[float, list[tuple[_Axis, int]]]:
+    """A root may cut a third dimension (its record is in the header, not a slot)."""
+    (a0, _), (a1, k1_pair) = best[1]
+    budget = min(ROOT3_SPFAC * n + MIN_BUDGET, ROOT3_BUDGET)
+    for a2 in axes:
+        if a2 is a0 or a2 is a1 or not a2.kmax or a2.two_words:
+            continue
+        for k2 in range(1, min(a2.kmax, ROOT3_K2) + 1):
+            for k1 in range(max(1, k1_pair - 2), min(a1.kmax, k1_pair + 3) + 1):
+                if k1 + k2 >= ROOT3_KMAX:
+                    break
+                k0 = _widest(a0, min(a0.kmax, ROOT3_KMAX - k1 - k2), budget, [(a1, k1), (a2, k2)])
+                if k0 == 0:
+                    break
+                score = _spread([(a0, k0), (a1, k1), (a2, k2)])
+                if score < best[0] * PAIR_GAIN:
+                    best = (score, [(a0, k0), (a1, k1), (a2, k2)])
+    return best
 
 
 def _fulls_after(fulls: list[int], a: _Axis, seg: int) -> list[int]:

@@ -4,10 +4,10 @@
  * first match by priority, compiled in Python into multi-way decision trees
  * (HiCuts/HyperCuts: nodes cut one or two fields on bit-aligned ranges, roots
  * up to three, with path compression; EffiCuts-style separate trees for wide
- * rules; one set of trees per family and protocol class; see classifier.py). A lookup walks at
- * most FW_TREES_MAX trees of at most FW_DEPTH_MAX nodes, one array lookup per
- * level, then checks the rules of one leaf: its cost depends on the depth and
- * the leaf sizes, not on the number of rules.
+ * rules; one set of trees per family and protocol class; see classifier.py).
+ * A lookup walks at most FW_TREES_MAX trees of at most FW_DEPTH_MAX nodes, one
+ * array lookup per level, then checks the rules of one leaf: its cost depends
+ * on the depth and the leaf sizes, not on the number of rules.
  *
  * Verdicts: accept -> ALV_CONTINUE (on through the chain), drop -> ALV_DROP.
  * Frames that are not IP: the configured verdict (accept by default: ARP must
@@ -229,9 +229,8 @@ static __always_inline void fw_count(void *map, __u32 slot, __u32 len)
 
 /*
  * Follow nodes from a tree's root down to a leaf: returns the leaf's record
- * (NULL: no leaf). A root
- * that cuts a third field first picks its block of slots (add, applied to the
- * root's child only) or goes to its miss3 slot.
+ * (NULL: no leaf). A root that cuts a third field first picks its block of
+ * slots (add, applied to the root's child only) or goes to its miss3 slot.
  */
 static __always_inline const struct fw_slot *fw_walk(const struct fw_root *r, const struct fw_key *k)
 {
@@ -314,9 +313,9 @@ static __always_inline int fw_matches(const struct fw_rule *r, const struct fw_k
 /*
  * Scan a leaf (from fw_walk; NULL: none) for its first rule that matches and
  * beats best (a lower index in fw_rules): returns index << 32 | verdict << 24
- * | slot of that rule, else best as it was. Only values read from maps come out: a
- * leaf position would carry the loop counter, and the verifier would walk
- * every later tree once per iteration of this loop.
+ * | slot of that rule, else best as it was. Only values read from maps come
+ * out: a leaf position would carry the loop counter, and the verifier would
+ * walk every later tree once per iteration of this loop.
  */
 static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, const struct fw_key *k, __u32 v6,
 					 __u32 proto_any)
@@ -395,18 +394,21 @@ static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6
  * lookup twice: without the protocol check for TCP, UDP and ICMP trees, with it
  * for the others (a flag passed down the scan cost the 100-rule row ~1 ns).
  */
-__attribute__((noinline)) __u32 fw_lookup4(const struct fw_key *k, __u32 c)
+static __always_inline __u32 fw_lookup_family(const struct fw_key *k, const __u32 v6, __u32 c)
 {
 	if (c == FW_PROTO_CLASSES - 1)
-		return fw_lookup_in(k, 0, c, 0);
-	return fw_lookup_in(k, 0, c, 1);
+		return fw_lookup_in(k, v6, c, 0);
+	return fw_lookup_in(k, v6, c, 1);
+}
+
+__attribute__((noinline)) __u32 fw_lookup4(const struct fw_key *k, __u32 c)
+{
+	return fw_lookup_family(k, 0, c);
 }
 
 __attribute__((noinline)) __u32 fw_lookup6(const struct fw_key *k, __u32 c)
 {
-	if (c == FW_PROTO_CLASSES - 1)
-		return fw_lookup_in(k, 1, c, 0);
-	return fw_lookup_in(k, 1, c, 1);
+	return fw_lookup_family(k, 1, c);
 }
 
 /* the trees a protocol uses: TCP, UDP, ICMP (of the family), other (classifier.proto_class) */

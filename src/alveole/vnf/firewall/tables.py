@@ -241,13 +241,13 @@ def _encode_slots(m: Map, c: Classifier, half: _Half) -> bytes:
 
 def _encode_head(m: Map, slot_type: Any, cfg: FirewallConfig, half: _Half, tag: int) -> Any:
     c = cfg.classifier
+    empty = _root(slot_type, EMPTY, half, c.leaves)
     roots, best = [], []
     for family in (4, 6):
         fam_roots, fam_best = [], []
         for cls in range(PROTO_CLASSES):
             trees = c.roots.get((family, cls), [])
             pad = TREES_MAX - len(trees)
-            empty = _root(slot_type, EMPTY, half, c.leaves)
             fam_roots.append(tuple(_root(slot_type, r, half, c.leaves) for r, _ in trees) + (empty,) * pad)
             fam_best.append(tuple(b + half.rules for _, b in trees) + (NO_RULE,) * pad)
         roots.append(tuple(fam_roots))

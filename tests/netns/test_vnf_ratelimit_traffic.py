@@ -49,13 +49,14 @@ def test_one_key_from_two_cpus_stays_within_rate_plus_burst() -> None:
         Generator(b.gen_if, b.traffic(), netns=b.gen_ns, flows=256) as gen,
     ):
         report = gen.send(duration=1.0, cpus=cpus)
-        # every generated frame went through the limiter (and was keyed: other frames, such
-        # as the stack's own ARP, are UNKEYED)
+        # every frame the sending veth handed on went through the limiter (and was keyed: other
+        # frames, such as the stack's own ARP, are UNKEYED). Under a flood the veth's receive
+        # ring may overflow when the host stalls a NAPI poll: those frames never reach XDP
         keyed = (Outcome.CONFORMED, Outcome.EXCEEDED, Outcome.CONTENDED)
-        assert _settled(lambda: sum(outcome_counts(rl)[o][0] for o in keyed)) == report.sent
+        assert _settled(lambda: sum(outcome_counts(rl)[o][0] for o in keyed)) == report.delivered
         counts = outcome_counts(rl)
         conformed = counts[Outcome.CONFORMED][0]
-        assert report.sent > 3 * RATE * report.seconds  # a flood, or the test proves nothing
+        assert report.delivered > 3 * RATE * report.seconds  # a flood, or the test proves nothing
         t = report.seconds
         assert RATE * (t - 2 * TICK - 0.010) <= conformed <= BURST + RATE * (t + 2 * TICK), (conformed, t)
         # both CPUs ran the program and both took tokens from the one bucket

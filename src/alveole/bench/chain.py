@@ -135,6 +135,7 @@ def measure_update(updates: int = 100, rate: float = 1_000_000, settle: float = 
                 "sent": report.sent,
                 "received": received,
                 "lost": report.sent - received,
+                "tx_dropped": report.tx_dropped,  # of the lost: the veth's ring was full (see SendReport)
                 "offered_pps": round(report.pps),
                 "swap_ms_median": statistics.median(swaps) if swaps else None,
                 "swap_ms_max": max(swaps) if swaps else None,

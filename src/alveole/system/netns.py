@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pyroute2 import NetNS
+from pyroute2 import IPRoute, NetNS
 from pyroute2 import netns as _pr_netns
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "enter",
     "exists",
     "ifindex",
+    "link_stats",
     "netns_path",
     "remove",
     "scratch",
@@ -62,6 +63,17 @@ def ifindex(interface: str | int, netns: str | None = None) -> int:
         except OSError as e:
             where = f" in netns {netns!r}" if netns else ""
             raise LookupError(f"no interface {interface!r}{where}") from e
+
+
+def link_stats(interface: str, netns: str | None = None) -> dict[str, int]:
+    """The kernel's 64-bit counters of ``interface`` in ``netns`` (rx_packets, tx_dropped, ...)."""
+    with enter(netns), IPRoute() as ipr:  # the socket belongs to the namespace it is opened in
+        links = ipr.get_links(ifname=interface)
+        if not links:
+            where = f" in netns {netns!r}" if netns else ""
+            raise LookupError(f"no interface {interface!r}{where}")
+        stats = links[0].get_attr("IFLA_STATS64")
+    return {name: int(value) for name, value in stats.items() if name != "header"} if stats else {}
 
 
 def exists(name: str) -> bool:

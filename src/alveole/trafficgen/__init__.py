@@ -6,7 +6,7 @@ Usage::
 
     with Receiver("alvd0", netns="alv-b") as rx, Generator("alvg0", udp(), netns="alv-a", flows=1024) as gen:
         report = gen.send(1_000_000)  # maximum rate; or rate=100_000, or duration=1.0
-        arrived = rx.wait_for(report.sent)
+        arrived = rx.wait_for(report.delivered)  # sent minus tx_dropped
 """
 
 from .generator import GEN_SOURCE, Generator, GenError, SendReport

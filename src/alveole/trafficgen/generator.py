@@ -63,6 +63,14 @@ class SendReport:
     calls: int
     per_cpu: dict[int, int] = field(default_factory=dict)
     rate: float | None = None  # the target, frames per second (None: maximum)
+    # the sending interface's tx_dropped over the send: redirected frames it could not
+    # transmit (a veth: the peer's receive ring was full, its NAPI had fallen behind)
+    tx_dropped: int = 0
+
+    @property
+    def delivered(self) -> int:
+        """Frames the sending interface handed on: what the receiving side can count."""
+        return self.sent - self.tx_dropped
 
     @property
     def pps(self) -> float:
@@ -277,6 +285,7 @@ class Generator:
             progress=progress,
         )
         before = self.sent_per_cpu()
+        dropped_before = self._tx_dropped()
         calls: list[int] = []
         threads = [
             threading.Thread(
@@ -303,7 +312,11 @@ class Generator:
             raise plan.errors[0]
         after = self.sent_per_cpu()
         per_cpu = {cpu: a - b for cpu, (a, b) in enumerate(zip(after, before, strict=True)) if a != b}
-        return SendReport(sum(per_cpu.values()), seconds, sum(calls), per_cpu, rate)
+        dropped = self._tx_dropped() - dropped_before
+        return SendReport(sum(per_cpu.values()), seconds, sum(calls), per_cpu, rate, tx_dropped=dropped)
+
+    def _tx_dropped(self) -> int:
+        return _netns.link_stats(self.interface, self.netns).get("tx_dropped", 0)
 
 
 @dataclass

@@ -211,15 +211,26 @@ def test_small_binth_and_no_partition_still_agree() -> None:
         assert [c.lookup(k) for k in keys] == [first_match(cfg.matches, k) for k in keys]
 
 
-def test_roots_that_cut_a_third_field_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+def _bits(r: C.Slot) -> int:
+    return sum(bin(m).count("1") for m in (r.kmask, r.kmask2, r.kmask3))
+
+
+@pytest.mark.parametrize("extra_bit", [False, True])
+def test_roots_that_cut_a_third_field_agree(monkeypatch: pytest.MonkeyPatch, extra_bit: bool) -> None:
     """Third cuts (large trees only) forced on a small rule set: every root block and, for
-    packets outside the rules' 198.18.0.0/16, the third check's miss path."""
+    packets outside the rules' 198.18.0.0/16, the third check's miss path; ``extra_bit``:
+    roots of ROOT3_KMAX + 1 bits (the bit taken whenever it does not make things worse)."""
     monkeypatch.setattr(C, "ROOT3_MIN", 32)
     monkeypatch.setattr(C, "ROOT3_SPREAD", 0.0)
+    if extra_bit:
+        monkeypatch.setattr(C, "ROOT3_KMAX", 10)
+        monkeypatch.setattr(C, "ROOT3_BIT_GAIN", 1.0)
     cfg = FirewallConfig(rules=rules_within(6000, "198.18.0.0/16", seed=3))
     c = compile_classifier(cfg.matches)
     roots = [r for trees in c.roots.values() for r, _ in trees]
     assert any(r.stride3 and r.cmask3 for r in roots)
+    if extra_bit:
+        assert any(r.stride3 and _bits(r) == 11 for r in roots)
     keys = probe_keys(list(cfg.matches), 800, seed=4)
     keys += [dataclasses.replace(k, dst=k.dst | 0x10000) for k in keys[:300]]  # 198.19/16
     keys += [dataclasses.replace(k, src=k.src | 0x10000) for k in keys[:200]]

@@ -30,9 +30,10 @@ checking one rule of a leaf ~2 ns; so the compiler buys levels with memory.
   block of the root's slots, each block laid out like a two-dimension node's children.
   A tree of more than :data:`ROOT3_MIN` rules whose best pair of cuts still leaves more
   than :data:`ROOT3_SPREAD` rules per child gets one, within a budget of its own
-  (:data:`ROOT3_SPFAC`): at 100k rules, the tree of wide rules reaches its leaves in 1.2
-  lookups instead of 2.2 (its children are the cells a two-level subtree reached), and
-  the narrow trees check a rule less per leaf.
+  (:data:`ROOT3_SPFAC`) and :data:`ROOT3_KMAX` bits, one more where that bit lowers the
+  spread by a tenth (:data:`ROOT3_BIT_GAIN`): at 100k rules, the tree of wide rules
+  reaches its leaves in 1.2 lookups instead of 2.2 (its children are the cells a
+  two-level subtree reached), and the narrow trees check a rule less per leaf.
 * **Choosing a cut.** For each dimension (and pair of dimensions), the widest cut whose
   children's rule lists, summed, stay within the replication budget (``spfac`` times the
   node's rules, plus ``MIN_BUDGET``); among those, the cut that leaves a rule in the

@@ -228,53 +228,65 @@ static __always_inline void fw_count(void *map, __u32 slot, __u32 len)
 }
 
 /*
+ * The slot a packet goes to from node s whose children start at base: 0, or 1
+ * when that is an empty miss (no rule: the walk ends).
+ */
+static __always_inline int fw_child(const struct fw_slot *s, const struct fw_key *k, __u32 base, __u32 *idx)
+{
+	__u32 v = k->w[s->field & 15], v2 = k->w[s->field2 & 15], miss = 0;
+
+	if ((v & s->cmask) != s->cvalue)
+		miss = 1;
+	else if ((v2 & s->cmask2) != s->cvalue2)
+		miss = 2;
+	if (miss) {
+		if (s->empty & miss)
+			return 1;
+		/* the miss slots follow the children */
+		*idx = base + (((__u32)s->kmask + 1) << (s->bits2 & 15)) + miss - 1;
+		return 0;
+	}
+	*idx = base + ((((v >> (s->shift & 31)) & s->kmask) << (s->bits2 & 15)) | ((v2 >> (s->shift2 & 31)) & s->kmask2));
+	return 0;
+}
+
+/*
  * Follow nodes from a tree's root down to a leaf: returns the leaf's record
- * (NULL: no leaf). A root that cuts a third field first picks its block of
- * slots (add, applied to the root's child only) or goes to its miss3 slot.
+ * (NULL: no leaf). The root's step is apart: a root that cuts a third field
+ * picks its block of slots first (or goes to its miss3 slot).
  */
 static __always_inline const struct fw_slot *fw_walk(const struct fw_root *r, const struct fw_key *k)
 {
 	const struct fw_slot *s = &r->s;
-	__u32 i, v, v2, n, idx, add = 0;
+	__u32 i, v, idx, base;
 
+	if (s->field == FW_LEAF_FIELD)
+		return s;
+	base = s->base;
 	if (r->stride3) {
 		v = k->w[r->field3 & 15];
 		if ((v & r->cmask3) != r->cvalue3) {
 			if (s->empty & 4)
 				return NULL;
 			idx = r->miss3;
-			s = bpf_map_lookup_elem(&fw_slots, &idx);
-			if (!s)
-				return NULL;
-		} else {
-			add = ((v >> (r->shift3 & 31)) & r->kmask3) * r->stride3;
+			goto lookup;
 		}
+		base += ((v >> (r->shift3 & 31)) & r->kmask3) * r->stride3;
 	}
-	for (i = 0; i < FW_DEPTH_MAX; i++) {
+	if (fw_child(s, k, base, &idx))
+		return NULL;
+lookup:
+	s = bpf_map_lookup_elem(&fw_slots, &idx);
+	for (i = 1; i < FW_DEPTH_MAX; i++) {
+		if (!s)
+			return NULL;
 		if (s->field == FW_LEAF_FIELD)
 			return s;
-		v = k->w[s->field & 15];
-		v2 = k->w[s->field2 & 15];
-		n = ((__u32)s->kmask + 1) << (s->bits2 & 15);
-		/* base + an unknown number on every path: the verifier merges them */
-		if ((v & s->cmask) != s->cvalue) {
-			if (s->empty & 1)
-				break;
-			idx = s->base + n;
-		} else if ((v2 & s->cmask2) != s->cvalue2) {
-			if (s->empty & 2)
-				break;
-			idx = s->base + n + 1;
-		} else
-			idx = s->base + ((((v >> (s->shift & 31)) & s->kmask) << (s->bits2 & 15)) |
-					 ((v2 >> (s->shift2 & 31)) & s->kmask2));
-		idx += add;
-		add = 0;
+		if (fw_child(s, k, s->base, &idx))
+			return NULL;
 		s = bpf_map_lookup_elem(&fw_slots, &idx);
-		if (!s)
-			break;
 	}
-	return NULL; /* an empty miss (or deeper than the compiler builds): no rule */
+	return NULL; /* deeper than the compiler builds */
 }
 
 static __always_inline int fw_in(__u32 v, __u32 lo, __u32 hi)

@@ -61,8 +61,12 @@ def ifindex(interface: str | int, netns: str | None = None) -> int:
         try:
             return socket.if_nametoindex(interface)
         except OSError as e:
-            where = f" in netns {netns!r}" if netns else ""
-            raise LookupError(f"no interface {interface!r}{where}") from e
+            raise _no_interface(interface, netns) from e
+
+
+def _no_interface(interface: str | int, netns: str | None) -> LookupError:
+    where = f" in netns {netns!r}" if netns else ""
+    return LookupError(f"no interface {interface!r}{where}")
 
 
 def link_stats(interface: str, netns: str | None = None) -> dict[str, int]:
@@ -70,8 +74,7 @@ def link_stats(interface: str, netns: str | None = None) -> dict[str, int]:
     with enter(netns), IPRoute() as ipr:  # the socket belongs to the namespace it is opened in
         links = ipr.get_links(ifname=interface)
         if not links:
-            where = f" in netns {netns!r}" if netns else ""
-            raise LookupError(f"no interface {interface!r}{where}")
+            raise _no_interface(interface, netns)
         stats = links[0].get_attr("IFLA_STATS64")
     return {name: int(value) for name, value in stats.items() if name != "header"} if stats else {}
 

@@ -47,17 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     with Generator(args.interface, template, netns=args.netns, flows=args.flows) as gen:
         print("ready", flush=True)
         report = gen.send(args.count, duration=args.duration, rate=args.rate, stop=stop, period=args.period)
-    print(
-        json.dumps(
-            {
-                "sent": report.sent,
-                "tx_dropped": report.tx_dropped,
-                "seconds": report.seconds,
-                "pps": report.pps,
-            }
-        ),
-        flush=True,
-    )
+    out = {"sent": report.sent, "tx_dropped": report.tx_dropped, "seconds": report.seconds, "pps": report.pps}
+    print(json.dumps(out), flush=True)
     return 0
 
 

@@ -580,9 +580,7 @@ class _Builder:
             and len(best[1]) == 2
             and best[0] > ROOT3_SPREAD
         ):
-            pair = best
-            best = _triple(axes, pair, len(items), ROOT3_KMAX)
-            wider = _triple(axes, pair, len(items), ROOT3_KMAX + 1)
+            best, wider = _triples(axes, best, len(items))
             if wider[0] <= best[0] * ROOT3_BIT_GAIN:
                 best = wider
         # a dimension whose common bits run into the next key word (an IPv6 prefix) cannot be
@@ -756,27 +754,36 @@ def _split_three(
             misses[i].extend(it for it in items if it[lo_i] == 0 and it[lo_i + 1] == full)
 
 
-def _triple(
-    axes: list[_Axis], best: tuple[float, list[tuple[_Axis, int]]], n: int, kmax: int
-) -> tuple[float, list[tuple[_Axis, int]]]:
-    """A root may cut a third dimension (its record is in the header, not a slot), with at
-    most ``kmax`` bits in all."""
-    (a0, _), (a1, k1_pair) = best[1]
+def _triples(
+    axes: list[_Axis], pair: tuple[float, list[tuple[_Axis, int]]], n: int
+) -> tuple[tuple[float, list[tuple[_Axis, int]]], tuple[float, list[tuple[_Axis, int]]]]:
+    """A root may cut a third dimension (its record is in the header, not a slot): the best
+    plan within :data:`ROOT3_KMAX` bits in all, and within one bit more (``pair`` when no
+    third cut beats it). One search serves both: the first cut's widest width within the
+    budget does not depend on the bits cap, the cap only clips it."""
+    (a0, _), (a1, k1_pair) = pair[1]
     budget = min(ROOT3_SPFAC * n + MIN_BUDGET, ROOT3_BUDGET)
+    bests = [pair, pair]
     for a2 in axes:
         if a2 is a0 or a2 is a1 or not a2.kmax or a2.two_words:
             continue
         for k2 in range(1, min(a2.kmax, ROOT3_K2) + 1):
             for k1 in range(max(1, k1_pair - 2), min(a1.kmax, k1_pair + 3) + 1):
-                if k1 + k2 >= kmax:
+                if k1 + k2 >= ROOT3_KMAX + 1:
                     break
-                k0 = _widest(a0, min(a0.kmax, kmax - k1 - k2), budget, [(a1, k1), (a2, k2)])
-                if k0 == 0:
+                w = _widest(a0, min(a0.kmax, ROOT3_KMAX + 1 - k1 - k2), budget, [(a1, k1), (a2, k2)])
+                if w == 0:
                     break
-                score = _spread([(a0, k0), (a1, k1), (a2, k2)])
-                if score < best[0] * PAIR_GAIN:
-                    best = (score, [(a0, k0), (a1, k1), (a2, k2)])
-    return best
+                scores: dict[int, float] = {}
+                for i, kmax in enumerate((ROOT3_KMAX, ROOT3_KMAX + 1)):
+                    k0 = min(w, kmax - k1 - k2)
+                    if k0 < 1:
+                        continue
+                    if k0 not in scores:
+                        scores[k0] = _spread([(a0, k0), (a1, k1), (a2, k2)])
+                    if scores[k0] < bests[i][0] * PAIR_GAIN:
+                        bests[i] = (scores[k0], [(a0, k0), (a1, k1), (a2, k2)])
+    return bests[0], bests[1]
 
 
 def _fulls_after(fulls: list[int], a: _Axis, seg: int) -> list[int]:

@@ -17,8 +17,9 @@ from alveole.vnf.firewall import FirewallConfig, FirewallModel, compile_classifi
 from alveole.vnf.firewall import classifier as C
 from alveole.vnf.firewall.classifier import DEPTH_MAX, LEAF_MAX, proto_class
 from alveole.vnf.firewall.config import parse_ports
+from alveole.vnf.firewall.final import final_ranks
 from alveole.vnf.firewall.generate import frame_of, probe_keys, random_rules, rules_within
-from alveole.vnf.firewall.match import DPORTX_NONE, ICMP_BASE, PacketKey, first_match, key_of
+from alveole.vnf.firewall.match import DPORTX_NONE, ICMP_BASE, Match, PacketKey, first_match, key_of
 from alveole.vnf.firewall.strategies import rules as rule_dicts
 from alveole.vnf.firewall.tables import RuleHits, table_sizes, top_rules
 from alveole.vnf.parse import parse
@@ -242,6 +243,54 @@ def test_roots_that_cut_a_third_field_agree(monkeypatch: pytest.MonkeyPatch, ext
     )
     assert third_misses > 100
     assert [c.lookup(k) for k in keys] == [first_match(cfg.matches, k) for k in keys]
+
+
+def _meets(a: Match, b: Match) -> bool:
+    return all(
+        getattr(a, d)[0] <= getattr(b, d)[1] and getattr(b, d)[0] <= getattr(a, d)[1]
+        for d in ("src", "dst", "proto", "sport", "dportx")
+    )
+
+
+@pytest.mark.parametrize(("n", "ipv6"), [(400, 0.0), (600, 0.5), (300, 1.0)])
+def test_final_rules_are_those_no_later_tree_can_beat(n: int, ipv6: float) -> None:
+    """final_ranks against its definition, pair by pair, for every family and class."""
+    matches = list(FirewallConfig(rules=random_rules(n, seed=n, ipv6=ipv6)).matches)
+    seen_final = seen_beaten = 0
+    for family in (4, 6):
+        for cls in range(C.PROTO_CLASSES):
+            mine = [
+                (r, m)
+                for r, m in enumerate(matches)
+                if m.family in (0, family) and cls in C._classes(m, family)
+            ]
+            trees = [g for _, g in C._partition(mine, family)]
+            expected = {
+                r
+                for i, tree in enumerate(trees)
+                for r, m in tree
+                if not any(r2 < r and _meets(m, m2) for later in trees[i + 1 :] for r2, m2 in later)
+            }
+            assert final_ranks(trees, family) == expected
+            inner = {r for tree in trees[:-1] for r, _ in tree}
+            seen_final += len(expected & inner)
+            seen_beaten += len(inner - expected)
+    assert seen_final and seen_beaten  # both kinds occur in trees that have a successor
+
+
+def test_a_final_match_ends_the_walk() -> None:
+    """Same answers with and without the flags; with them, fewer trees walked."""
+    cfg = FirewallConfig(rules=random_rules(3000, seed=2))
+    c = compile_classifier(cfg.matches)
+    keys = probe_keys(list(cfg.matches), 600, seed=5)
+    assert any(c.final) and not all(c.final)
+    with_flags = [c.walk(k) for k in keys]
+    c.final = [0] * len(c.rules)
+    without = [c.walk(k) for k in keys]
+    assert (
+        [w[0] for w in with_flags] == [w[0] for w in without] == [first_match(cfg.matches, k) for k in keys]
+    )
+    assert sum(w[1] for w in with_flags) < sum(w[1] for w in without)
 
 
 # --- the model ------------------------------------------------------------------------------------

@@ -51,11 +51,12 @@ SPEC = VnfSpec(
     # stateful: members of one group (the firewall on several interfaces or hooks of a host)
     # share the flow table, so a flow opened through one is answered through another
     shared_maps=CT_MAPS,
-    version="5",
+    version="6",
     # a reload rebuilds the classifier from the config; counters, rule ids and flows carry over
     # (fw_other grew from 2 reasons to 4 in version 2; the flow tables change size with stateful;
     # version 3: fw_slots values of 32 bytes, not 40; version 4: fw_leaves entries of 8 rule indexes;
-    # version 5: fw_conf roots of 56 bytes, with a third cut)
+    # version 5: fw_conf roots of 56 bytes, with a third cut; version 6: roots of 64 bytes, and
+    # fw_rules' final flags)
     migrations={
         "fw_conf": "drop",
         "fw_rules": "drop",

@@ -108,7 +108,7 @@ struct fw_root {
 	__u16 kmask3;
 	__u8 field3;
 	__u8 shift3;
-	__u32 pad;
+	__u32 pad[3]; /* 64 bytes: a root's address is a shift */
 };
 
 /* the enums above are used as numbers only: keep their BTF for Python's tests */
@@ -141,7 +141,7 @@ struct fw_rule {
 	__u8 proto_lo;
 	__u8 proto_hi;
 	__u8 verdict;    /* ALV_CONTINUE (accept) or ALV_DROP */
-	__u8 pad;
+	__u8 final;      /* bit v6: no later tree of the family can beat this rule's match (final.py) */
 	__u32 slot;      /* index in fw_hits */
 };
 
@@ -325,9 +325,11 @@ static __always_inline int fw_matches(const struct fw_rule *r, const struct fw_k
 /*
  * Scan a leaf (from fw_walk; NULL: none) for its first rule that matches and
  * beats best (a lower index in fw_rules): returns index << 32 | verdict << 24
- * | slot of that rule, else best as it was. Only values read from maps come
- * out: a leaf position would carry the loop counter, and the verifier would
- * walk every later tree once per iteration of this loop.
+ * | slot of that rule, else best as it was. A rule final in this family
+ * comes out with index 0: no tree's best rule ranks before that, so the
+ * lookup ends there. Only values read from maps come out: a leaf position
+ * would carry the loop counter, and the verifier would walk every later tree
+ * once per iteration of this loop.
  */
 static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, const struct fw_key *k, __u32 v6,
 					 __u32 proto_any)
@@ -360,8 +362,11 @@ static __always_inline __u64 fw_scan(const struct fw_slot *leaf, __u64 best, con
 		r = bpf_map_lookup_elem(&fw_rules, ri);
 		if (!r)
 			break;
-		if (fw_matches(r, k, v6, proto_any))
-			return (__u64)*ri << 32 | (__u32)r->verdict << 24 | (r->slot & FW_SLOT_MASK);
+		if (fw_matches(r, k, v6, proto_any)) {
+			__u64 rank = r->final & (1 << v6) ? 0 : *ri;
+
+			return rank << 32 | (__u32)r->verdict << 24 | (r->slot & FW_SLOT_MASK);
+		}
 	}
 	return best;
 }
@@ -389,7 +394,7 @@ static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6
 	c &= FW_PROTO_CLASSES - 1;
 	for (t = 0; t < FW_TREES_MAX; t++) {
 		if (head->best[v6][c][t] >= best >> 32)
-			break; /* trees are in order of their best rule: none can win any more */
+			break; /* trees are in order of their best rule: none can win any more (nor after a final match) */
 		best = fw_scan(fw_walk(&head->root[v6][c][t], k), best, k, v6, proto_any);
 	}
 	if (best == FW_NO_MATCH)

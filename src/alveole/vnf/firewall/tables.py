@@ -172,11 +172,11 @@ def _words(v: int) -> tuple[int, int, int, int]:
     return (v >> 96) & _M32, (v >> 64) & _M32, (v >> 32) & _M32, v & _M32
 
 
-def _encode_rules(m: Map, cfg: FirewallConfig, slots: list[int]) -> bytes:
+def _encode_rules(m: Map, cfg: FirewallConfig, slots: list[int], finals: list[int]) -> bytes:
     make = m.value_codec.type
     full = (1 << 128) - 1
     values = []
-    for rank, (match, slot) in enumerate(zip(cfg.matches, slots, strict=True)):
+    for rank, (match, slot, final) in enumerate(zip(cfg.matches, slots, finals, strict=True)):
         rule = cfg.rules[cfg.ordered[rank]]
         (s_lo, s_hi), (d_lo, d_hi) = match.src, match.dst
         values.append(
@@ -192,6 +192,7 @@ def _encode_rules(m: Map, cfg: FirewallConfig, slots: list[int]) -> bytes:
                 proto_lo=match.proto[0],
                 proto_hi=match.proto[1],
                 verdict=_VERDICT[rule.action],
+                final=final,
                 slot=slot,
             )
         )
@@ -333,7 +334,9 @@ def write_config(
     ranks = c.leaves + [LEAF_PAD] * (_blocks(c) * LEAF_BLOCK - len(c.leaves))
     leaves = struct.pack(f"<{len(ranks)}I", *(NO_RULE if r == LEAF_PAD else r + half.rules for r in ranks))
     changed = {
-        "fw_rules": _write_diff(maps["fw_rules"], half.rules, _encode_rules(maps["fw_rules"], cfg, slots)),
+        "fw_rules": _write_diff(
+            maps["fw_rules"], half.rules, _encode_rules(maps["fw_rules"], cfg, slots, c.final)
+        ),
         "fw_leaves": _write_diff(maps["fw_leaves"], half.leaves, leaves),
         "fw_slots": _write_diff(maps["fw_slots"], half.slots, _encode_slots(maps["fw_slots"], c, half)),
     }

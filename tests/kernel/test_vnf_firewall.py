@@ -74,7 +74,7 @@ def test_roots_with_a_third_cut_agree_with_the_linear_model(monkeypatch: pytest.
     monkeypatch.setattr(C, "ROOT3_MIN", 32)
     monkeypatch.setattr(C, "ROOT3_SPREAD", 0.0)
     cfg = FirewallConfig(rules=rules_within(6000, "198.18.0.0/16", seed=3), default="drop")
-    assert any(r.stride3 and r.cmask3 for trees in cfg.classifier.roots.values() for r, _ in trees)
+    assert any(r.kmask3 and r.cmask3 for trees in cfg.classifier.roots.values() for r, _ in trees)
     keys = probe_keys(list(cfg.matches), 300, seed=4)
     keys += [dataclasses.replace(k, dst=k.dst | 0x10000) for k in keys[:150]]  # 198.19/16
     frames = [(f"probe {i}", frame_of(k)) for i, k in enumerate(keys)]

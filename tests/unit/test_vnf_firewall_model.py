@@ -229,9 +229,9 @@ def test_roots_that_cut_a_third_field_agree(monkeypatch: pytest.MonkeyPatch, ext
     cfg = FirewallConfig(rules=rules_within(6000, "198.18.0.0/16", seed=3))
     c = compile_classifier(cfg.matches)
     roots = [r for trees in c.roots.values() for r, _ in trees]
-    assert any(r.stride3 and r.cmask3 for r in roots)
+    assert any(r.kmask3 and r.cmask3 for r in roots)
     if extra_bit:
-        assert any(r.stride3 and _bits(r) == 11 for r in roots)
+        assert any(r.kmask3 and _bits(r) == 11 for r in roots)
     keys = probe_keys(list(cfg.matches), 800, seed=4)
     keys += [dataclasses.replace(k, dst=k.dst | 0x10000) for k in keys[:300]]  # 198.19/16
     keys += [dataclasses.replace(k, src=k.src | 0x10000) for k in keys[:200]]
@@ -239,7 +239,7 @@ def test_roots_that_cut_a_third_field_agree(monkeypatch: pytest.MonkeyPatch, ext
         1
         for k in keys
         for r, _ in c.roots.get((4, proto_class(4, k.proto)), [])
-        if r.stride3 and C.key_words(k)[r.field3] & r.cmask3 != r.cvalue3
+        if r.kmask3 and C.key_words(k)[r.field3] & r.cmask3 != r.cvalue3
     )
     assert third_misses > 100
     assert [c.lookup(k) for k in keys] == [first_match(cfg.matches, k) for k in keys]

@@ -26,8 +26,9 @@ checking one rule of a leaf ~2 ns; so the compiler buys levels with memory.
   compression: 198.18.0.0/15 or 2001:db8::/32 cost no level): a packet whose bits
   differ can only match wildcard rules, and goes to the node's miss slot, built from them.
 * **Roots of large trees cut three dimensions.** A root lives in the config header, not
-  in a slot, so its record has room for a third cut (``field3``...): its bits pick a
-  block of the root's slots, each block laid out like a two-dimension node's children.
+  in a slot, so its record has room for a third cut (``field3``...): its bits are the low
+  bits of the child's index (the children of a two-dimension cut, each one ``1 << bits3``
+  times).
   A tree of more than :data:`ROOT3_MIN` rules whose best pair of cuts still leaves more
   than :data:`ROOT3_SPREAD` rules per child gets one, within a budget of its own
   (:data:`ROOT3_SPFAC`) and :data:`ROOT3_KMAX` bits, one more where that bit lowers the
@@ -163,10 +164,11 @@ class Slot(NamedTuple):
     field's wildcards can match), ``base + n + 1`` when the second one does. Leaf: ``kmask``
     rules from ``base`` in the leaf rule table.
 
-    Roots only (``struct fw_root``): a third cut, when ``stride3`` is not 0. ``i3 =
-    (key[field3] >> shift3) & kmask3`` moves ``base`` to ``base + i3 * stride3`` (each block:
-    ``n`` children and the two miss slots); a failed third check goes to slot ``miss3``
-    (``empty`` bit 2: to no rule).
+    Roots only (``struct fw_root``): a third cut, when ``kmask3`` is not 0. Its ``bits3``
+    bits ``i3 = (key[field3] >> shift3) & kmask3`` are the low bits of the child's index,
+    ``base + ((i << bits2 | i2) << bits3 | i3)`` (shifts only: no multiply on the walk),
+    and the miss slots follow the ``n << bits3`` children; a failed third check goes to
+    slot ``miss3`` (``empty`` bit 2: to no rule). Without a third cut all of these are 0.
     """
 
     leaf: bool
@@ -183,13 +185,13 @@ class Slot(NamedTuple):
     cvalue2: int = 0
     bits2: int = 0
     empty: int = 0  # bit i: miss slot i is an empty leaf (the kernel stops without looking it up)
-    # roots only: a third field picks a block of ``stride3`` slots (children, then their misses)
+    # roots only: a third field gives the low ``bits3`` bits of the child's index
     field3: int = 0
     shift3: int = 0
     kmask3: int = 0
     cmask3: int = 0
     cvalue3: int = 0
-    stride3: int = 0
+    bits3: int = 0
     miss3: int = 0  # where a packet goes when the third check fails (empty bit 2: nowhere)
 
     def child(self, words: list[int]) -> int | None:
@@ -197,16 +199,15 @@ class Slot(NamedTuple):
         v3 = words[self.field3]
         if v3 & self.cmask3 != self.cvalue3:
             return None if self.empty >> 2 & 1 else self.miss3
-        block = self.base + ((v3 >> self.shift3) & self.kmask3) * self.stride3
+        i3 = (v3 >> self.shift3) & self.kmask3
         v, v2 = words[self.field], words[self.field2]
         miss = 0 if v & self.cmask != self.cvalue else 1 if v2 & self.cmask2 != self.cvalue2 else -1
         if miss < 0:
-            return block + (
-                ((v >> self.shift) & self.kmask) << self.bits2 | ((v2 >> self.shift2) & self.kmask2)
-            )
+            i = ((v >> self.shift) & self.kmask) << self.bits2 | ((v2 >> self.shift2) & self.kmask2)
+            return self.base + (i << self.bits3 | i3)
         if self.empty >> miss & 1:
             return None
-        return block + ((self.kmask + 1) << self.bits2) + miss
+        return self.base + ((self.kmask + 1) << self.bits2 << self.bits3) + miss
 
 
 EMPTY = Slot(True, 0, 0, 0, 0, 0, 0)  # a leaf without rules
@@ -465,16 +466,16 @@ class _Builder:
 
     def node(self, cuts: list[_Cut], children: list[Slot], misses: tuple[Slot, ...]) -> Slot:
         """A node record; its children (and its two miss slots after them, when it checks) go
-        into the table. A third cut (roots): one such block per value of its bits."""
+        into the table. A third cut (roots): its bits are the low bits of a child's index."""
         slots = self.out.slots
         base = len(slots)
         c0, c1, c2 = (*cuts, _Cut.none(), _Cut.none())[:3]
         n = len(children) >> c2.k
         checks = bool(c0.cmask or c1.cmask)
-        for b in range(1 << c2.k):
-            slots.extend(children[b * n : (b + 1) * n])
-            if checks:
-                slots.extend(misses[:2])
+        # children come as c2 << (k0 + k1) | c0 << k1 | c1; the table wants (c0 << k1 | c1) << k2 | c2
+        slots.extend(children[(i & ((1 << c2.k) - 1)) * n + (i >> c2.k)] for i in range(len(children)))
+        if checks:
+            slots.extend(misses[:2])
         empty = sum(1 << i for i, m in enumerate(misses[:2]) if checks and m.leaf and m.kmask == 0)
         miss3 = 0
         if c2.cmask:
@@ -487,7 +488,7 @@ class _Builder:
         return Slot(
             False, c0.field, c0.shift, c0.kmask, c0.cmask, c0.cvalue, base,
             c1.field, c1.shift, c1.kmask, c1.cmask, c1.cvalue, c1.k, empty,
-            c2.field, c2.shift, c2.kmask, c2.cmask, c2.cvalue, n + 2 * checks if c2.k else 0, miss3,
+            c2.field, c2.shift, c2.kmask, c2.cmask, c2.cvalue, c2.k, miss3,
         )  # fmt: skip
 
     # --- internal nodes ---------------------------------------------------------------------------

@@ -94,21 +94,22 @@ struct fw_slot {
 
 /*
  * A tree's root, in the config header (no lookup), may cut a third field
- * (stride3 != 0; large trees only, classifier.py): i3 = (key[field3] >>
- * shift3) & kmask3 picks the block of stride3 slots at base + i3 * stride3,
- * laid out like a node's children and its two miss slots. When the third
- * check fails, the walk goes on at slot miss3 (empty bit 2: no rule).
+ * (large trees only, classifier.py): i3 = (key[field3] >> shift3) & kmask3
+ * gives the low bits3 bits of the child's index, base + ((i << bits2 | i2)
+ * << bits3 | i3) (shifts only), the miss slots following the n << bits3
+ * children. When the third check fails, the walk goes on at slot miss3 (empty
+ * bit 2: no rule). Without a third cut these are all 0 (the check passes).
  */
 struct fw_root {
 	struct fw_slot s;
 	__u32 cmask3;
 	__u32 cvalue3;
-	__u32 stride3;
 	__u32 miss3;
 	__u16 kmask3;
 	__u8 field3;
 	__u8 shift3;
-	__u32 pad[3]; /* 64 bytes: a root's address is a shift */
+	__u8 bits3;
+	__u8 pad[19]; /* 64 bytes: a root's address is a shift */
 };
 
 /* the enums above are used as numbers only: keep their BTF for Python's tests */
@@ -228,10 +229,11 @@ static __always_inline void fw_count(void *map, __u32 slot, __u32 len)
 }
 
 /*
- * The slot a packet goes to from node s whose children start at base: 0, or 1
- * when that is an empty miss (no rule: the walk ends).
+ * The slot a packet goes to from node s: 0, or 1 when that is an empty miss
+ * (no rule: the walk ends). i3, bits3: a root's third cut (0 below the root).
  */
-static __always_inline int fw_child(const struct fw_slot *s, const struct fw_key *k, __u32 base, __u32 *idx)
+static __always_inline int fw_child(const struct fw_slot *s, const struct fw_key *k, __u32 i3, __u32 bits3,
+				    __u32 *idx)
 {
 	__u32 v = k->w[s->field & 15], v2 = k->w[s->field2 & 15], miss = 0;
 
@@ -243,46 +245,42 @@ static __always_inline int fw_child(const struct fw_slot *s, const struct fw_key
 		if (s->empty & miss)
 			return 1;
 		/* the miss slots follow the children */
-		*idx = base + (((__u32)s->kmask + 1) << (s->bits2 & 15)) + miss - 1;
+		*idx = s->base + ((((__u32)s->kmask + 1) << (s->bits2 & 15)) << bits3) + miss - 1;
 		return 0;
 	}
-	*idx = base + ((((v >> (s->shift & 31)) & s->kmask) << (s->bits2 & 15)) | ((v2 >> (s->shift2 & 31)) & s->kmask2));
+	*idx = s->base + ((((((v >> (s->shift & 31)) & s->kmask) << (s->bits2 & 15)) |
+			     ((v2 >> (s->shift2 & 31)) & s->kmask2)) << bits3) | i3);
 	return 0;
 }
 
 /*
  * Follow nodes from a tree's root down to a leaf: returns the leaf's record
- * (NULL: no leaf). The root's step is apart: a root that cuts a third field
- * picks its block of slots first (or goes to its miss3 slot).
+ * (NULL: no leaf). The root's step is apart: its third cut (all zeros when it
+ * has none: the check passes, i3 is 0) gives the low bits of the child's index,
+ * or sends the packet to its miss3 slot.
  */
 static __always_inline const struct fw_slot *fw_walk(const struct fw_root *r, const struct fw_key *k)
 {
 	const struct fw_slot *s = &r->s;
-	__u32 i, v, idx, base;
+	__u32 i, v, idx;
 
 	if (s->field == FW_LEAF_FIELD)
 		return s;
-	base = s->base;
-	if (r->stride3) {
-		v = k->w[r->field3 & 15];
-		if ((v & r->cmask3) != r->cvalue3) {
-			if (s->empty & 4)
-				return NULL;
-			idx = r->miss3;
-			goto lookup;
-		}
-		base += ((v >> (r->shift3 & 31)) & r->kmask3) * r->stride3;
-	}
-	if (fw_child(s, k, base, &idx))
+	v = k->w[r->field3 & 15];
+	if ((v & r->cmask3) != r->cvalue3) {
+		if (s->empty & 4)
+			return NULL;
+		idx = r->miss3;
+	} else if (fw_child(s, k, (v >> (r->shift3 & 31)) & r->kmask3, r->bits3 & 15, &idx)) {
 		return NULL;
-lookup:
+	}
 	s = bpf_map_lookup_elem(&fw_slots, &idx);
 	for (i = 1; i < FW_DEPTH_MAX; i++) {
 		if (!s)
 			return NULL;
 		if (s->field == FW_LEAF_FIELD)
 			return s;
-		if (fw_child(s, k, s->base, &idx))
+		if (fw_child(s, k, 0, 0, &idx))
 			return NULL;
 		s = bpf_map_lookup_elem(&fw_slots, &idx);
 	}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from alveole.errors import VnfConfigError
 from alveole.vnf import Verdict, get
-from alveole.vnf.firewall import FirewallConfig, FirewallModel, compile_classifier
+from alveole.vnf.firewall import FirewallConfig, FirewallModel, compile_classifier, final
 from alveole.vnf.firewall import classifier as C
 from alveole.vnf.firewall.classifier import DEPTH_MAX, LEAF_MAX, proto_class
 from alveole.vnf.firewall.config import parse_ports
@@ -276,6 +276,17 @@ def test_final_rules_are_those_no_later_tree_can_beat(n: int, ipv6: float) -> No
             seen_final += len(expected & inner)
             seen_beaten += len(inner - expected)
     assert seen_final and seen_beaten  # both kinds occur in trees that have a successor
+
+
+def test_final_flags_past_their_budget_stay_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of budget, the rules not settled yet are left not final: fewer flags, none wrong."""
+    matches = list(FirewallConfig(rules=random_rules(600, seed=3)).matches)
+    mine = [(r, m) for r, m in enumerate(matches) if m.family in (0, 4) and 0 in C._classes(m, 4)]
+    trees = [g for _, g in C._partition(mine, 4)]
+    exact = final_ranks(trees, 4)
+    monkeypatch.setattr(final, "PAIRS_MAX", 2000)
+    bounded = final_ranks(trees, 4)
+    assert bounded < exact
 
 
 def test_a_final_match_ends_the_walk() -> None:

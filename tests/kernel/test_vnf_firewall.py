@@ -57,9 +57,12 @@ def test_c_constants_match_python() -> None:
         assert enum("fw_other_reason") == {**reasons, "FW_OTHER_MAX": len(OTHER_REASONS)}
 
 
-@pytest.mark.parametrize(("n", "ipv6", "hook"), [(300, 0.3, "xdp"), (300, 0.3, "tc"), (3000, 0.0, "xdp")])
+@pytest.mark.parametrize(
+    ("n", "ipv6", "hook"), [(300, 0.3, "xdp"), (300, 0.3, "tc"), (3000, 0.0, "xdp"), (2000, 1.0, "xdp")]
+)
 def test_trees_agree_with_the_linear_model(n: int, ipv6: float, hook: str) -> None:
-    """Random overlapping rule sets; packets inside rules and anywhere: verdicts and per-rule hits."""
+    """Random overlapping rule sets; packets inside rules and anywhere: verdicts and per-rule hits.
+    The larger sets have three trees per class (IPv4, then IPv6), so final rules end walks."""
     cfg = FirewallConfig(rules=random_rules(n, seed=n + 7, ipv6=ipv6), default="drop")
     keys = probe_keys(list(cfg.matches), 250, seed=n) + probe_keys(list(cfg.matches), 100, seed=n, family=6)
     frames = [(f"probe {i}", frame_of(k)) for i, k in enumerate(keys)]

@@ -260,6 +260,9 @@ class Classifier:
     # per rank, bit 0 (IPv4) / 1 (IPv6): a match of that rule ends the walk (final.py)
     final: list[int] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.final = self.final or [0] * len(self.rules)  # none known: every tree is walked
+
     def walk(self, key: PacketKey) -> tuple[int | None, int, int]:
         """(rank of the first matching rule, slots looked up, rules checked): the kernel's walk."""
         words = key_words(key)
@@ -924,7 +927,7 @@ def compile_classifier(
     # explicit parameters (tests) shape every tree alike
     explicit = binth is not None or spfac is not None
     wide = base if explicit else _Shape(WIDE_BINTH, SPFAC, WIDE_TOP_SPFAC, WIDE_TOP_DEPTH)
-    out = Classifier(list(rules), final=[0] * len(rules))
+    out = Classifier(list(rules))
     for family in (4, 6):
         builder = _Builder(out, family, base)  # shared: equal subtrees and leaves are stored once
         per_class: list[list[tuple[int, Match]]] = [[] for _ in range(PROTO_CLASSES)]

@@ -90,7 +90,8 @@ def _beaten(mine: np.ndarray, cm: list[np.ndarray], cand: np.ndarray, cc: list[n
         pairs &= cc[i][None, :] <= cm[i + 1][:, None]
         pairs &= cm[i][:, None] <= cc[i + 1][None, :]
     oi, ci = np.nonzero(pairs)
-    for d in (0, 1, 3, 2, 4):  # exact, on the pairs left
+    # exact, on the pairs left (dportx fits in the low half: the coarse pass was exact there)
+    for d in (0, 1, 3, 2):
         if not len(oi):
             break
         keep = _meets(mine[oi], cand[ci], d)

@@ -390,9 +390,11 @@ static __always_inline __u32 fw_lookup_in(const struct fw_key *k, const __u32 v6
 	if (!head)
 		return ALV_ABORTED << 24;
 	c &= FW_PROTO_CLASSES - 1;
+	/* trees are in order of their best rule: stop when none can win any more (a final
+	 * match has index 0) */
 	for (t = 0; t < FW_TREES_MAX; t++) {
 		if (head->best[v6][c][t] >= best >> 32)
-			break; /* trees are in order of their best rule: none can win any more (nor after a final match) */
+			break;
 		best = fw_scan(fw_walk(&head->root[v6][c][t], k), best, k, v6, proto_any);
 	}
 	if (best == FW_NO_MATCH)
